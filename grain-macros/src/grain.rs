@@ -1,0 +1,54 @@
+//! `#[grain]` on a struct: the grain's kind name and options.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::ItemStruct;
+
+use crate::attr::GrainAttr;
+
+pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStream> {
+    let options = GrainAttr::parse(attr);
+    let generics = if def.generics.params.is_empty() && def.generics.where_clause.is_none() {
+        Ok(())
+    } else {
+        Err(syn::Error::new_spanned(
+            &def.generics,
+            "a grain cannot be generic: each grain kind needs one concrete type with a stable name; \
+             define one struct per kind instead",
+        ))
+    };
+    let options = match (options, generics) {
+        (Ok(options), Ok(())) => options,
+        (Err(mut a), Err(b)) => {
+            a.combine(b);
+            return Err(a);
+        }
+        (Err(e), _) | (_, Err(e)) => return Err(e),
+    };
+    let ident = &def.ident;
+    let kind = options
+        .kind
+        .map_or_else(|| ident.to_string(), |kind| kind.value());
+    let idle_timeout = match options.idle_timeout_ms {
+        Some(ms) => quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms))),
+        None => quote!(::core::option::Option::None),
+    };
+    let mailbox_capacity = match options.mailbox_capacity {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let reentrant = options.reentrant;
+    Ok(quote! {
+        #def
+
+        impl ::grain_runtime::__private::GrainSpec for #ident {
+            const KIND: &'static str = #kind;
+            const OPTIONS: ::grain_runtime::__private::GrainOptions =
+                ::grain_runtime::__private::GrainOptions {
+                    idle_timeout: #idle_timeout,
+                    mailbox_capacity: #mailbox_capacity,
+                    reentrant: #reentrant,
+                };
+        }
+    })
+}

@@ -1,0 +1,202 @@
+//! The catalog: one grain kind's table of live activations on this silo.
+//!
+//! The catalog activates a grain at most once at a time: the first message creates the
+//! activation under the table's entry lock, and an activation is replaced by its successor under
+//! the same lock, with the messages it still held moved across in order.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+use tokio::runtime::Handle;
+use tokio::time::Instant;
+
+use super::{Activation, ActivationStats, ActivationStatus, Leftovers, Rejected};
+use crate::call::Fault;
+use crate::grain::Grain;
+use crate::id::{GrainId, GrainKey, GrainKind};
+use crate::mailbox::{Envelope, Mailbox};
+use crate::silo::{SiloShared, SiloState};
+
+/// The effective settings of one grain kind: its attribute options over the silo defaults.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KindSettings {
+    pub(crate) ask_timeout: Duration,
+    pub(crate) idle_timeout: Duration,
+    pub(crate) mailbox_capacity: usize,
+}
+
+/// Counters of one grain kind on this silo.
+#[derive(Debug, Default)]
+pub(crate) struct KindCounters {
+    pub(crate) activations: AtomicU64,
+    pub(crate) passivations: AtomicU64,
+    pub(crate) messages_handled: AtomicU64,
+    pub(crate) panics: AtomicU64,
+    pub(crate) expired: AtomicU64,
+    pub(crate) mailbox_full: AtomicU64,
+}
+
+/// Why a message could not be delivered.
+pub(crate) enum Undelivered {
+    MailboxFull(usize),
+    ShuttingDown,
+}
+
+type Factory<G> = Box<dyn Fn(&GrainId) -> G + Send + Sync>;
+
+/// The activations of one grain kind.
+pub(crate) struct Catalog<G: Grain> {
+    kind: GrainKind,
+    table: DashMap<GrainKey, Arc<Activation<G>>>,
+    factory: Factory<G>,
+    settings: KindSettings,
+    counters: KindCounters,
+    state: Arc<SiloState>,
+    silo: Weak<SiloShared>,
+}
+
+impl<G: Grain> Catalog<G> {
+    pub(crate) fn new(
+        factory: Factory<G>,
+        settings: KindSettings,
+        state: Arc<SiloState>,
+        silo: Weak<SiloShared>,
+    ) -> Self {
+        Self {
+            kind: GrainKind::from_static(G::KIND),
+            table: DashMap::new(),
+            factory,
+            settings,
+            counters: KindCounters::default(),
+            state,
+            silo,
+        }
+    }
+
+    pub(crate) fn settings(&self) -> &KindSettings {
+        &self.settings
+    }
+
+    pub(crate) fn counters(&self) -> &KindCounters {
+        &self.counters
+    }
+
+    pub(crate) fn runtime(&self) -> &Handle {
+        self.state.runtime()
+    }
+
+    pub(crate) fn silo(&self) -> &Weak<SiloShared> {
+        &self.silo
+    }
+
+    pub(crate) fn create(&self, id: &GrainId) -> G {
+        (self.factory)(id)
+    }
+
+    /// Queues a call for grain `key`, activating it if it has no live activation.
+    pub(crate) fn deliver(
+        self: &Arc<Self>,
+        key: &GrainKey,
+        envelope: Envelope<G>,
+    ) -> Result<(), Undelivered> {
+        let mut envelope = envelope;
+        loop {
+            let activation = self.activation(key)?;
+            match activation.enqueue(envelope) {
+                Ok(()) => return Ok(()),
+                Err(Rejected::Full) => {
+                    self.counters.mailbox_full.fetch_add(1, Ordering::Relaxed);
+                    return Err(Undelivered::MailboxFull(self.settings.mailbox_capacity));
+                }
+                Err(Rejected::Retired(returned)) => envelope = returned,
+            }
+        }
+    }
+
+    fn activation(self: &Arc<Self>, key: &GrainKey) -> Result<Arc<Activation<G>>, Undelivered> {
+        if let Some(activation) = self.table.get(key) {
+            return Ok(Arc::clone(&activation));
+        }
+        if !self.state.accepting() {
+            return Err(Undelivered::ShuttingDown);
+        }
+        let activation = self.table.entry(key.clone()).or_insert_with(|| {
+            self.counters.activations.fetch_add(1, Ordering::Relaxed);
+            Arc::new(Activation::new(
+                Arc::clone(self),
+                GrainId::new(self.kind.clone(), key.clone()),
+                Mailbox::new(),
+            ))
+        });
+        Ok(Arc::clone(&activation))
+    }
+
+    /// Removes `activation` from the table. Messages it still held go, in order, to a successor
+    /// that replaces it under the same entry lock, or fail if there can be none.
+    pub(super) fn retire(self: &Arc<Self>, activation: &Arc<Activation<G>>, leftovers: Leftovers) {
+        let key = &activation.id().key;
+        let (successor, failed) = match self.table.entry(key.clone()) {
+            Entry::Occupied(mut entry) if Arc::ptr_eq(entry.get(), activation) => {
+                let mailbox = activation.close();
+                if mailbox.is_empty() {
+                    entry.remove();
+                    (None, None)
+                } else if let (Leftovers::Reactivate, true) = (&leftovers, self.state.accepting()) {
+                    self.counters.activations.fetch_add(1, Ordering::Relaxed);
+                    let successor = Arc::new(Activation::new(
+                        Arc::clone(self),
+                        activation.id().clone(),
+                        mailbox,
+                    ));
+                    successor.lock().status = ActivationStatus::Running;
+                    entry.insert(Arc::clone(&successor));
+                    (Some(successor), None)
+                } else {
+                    entry.remove();
+                    (None, Some(mailbox))
+                }
+            }
+            _ => (None, Some(activation.close())),
+        };
+        if let Some(successor) = successor {
+            successor.start_turn_loop();
+        }
+        if let Some(mailbox) = failed {
+            match leftovers {
+                Leftovers::Fail(message) => {
+                    mailbox.fail_all(|| Fault::ActivationFailed(message.clone()));
+                }
+                Leftovers::Reactivate => mailbox.fail_all(|| Fault::ShuttingDown),
+            }
+        }
+        self.state.activation_retired();
+    }
+
+    /// Passivates every activation idle for at least `idle_timeout`.
+    pub(crate) fn sweep(&self, now: Instant, idle_timeout: Duration) {
+        let activations: Vec<_> = self.table.iter().map(|entry| Arc::clone(&entry)).collect();
+        for activation in activations {
+            activation.passivate_if_idle(now, idle_timeout);
+        }
+    }
+
+    pub(crate) fn accepting(&self) -> bool {
+        self.state.accepting()
+    }
+
+    pub(crate) fn live(&self) -> usize {
+        self.table.len()
+    }
+
+    pub(crate) fn activation_stats(&self, key: &GrainKey) -> Option<ActivationStats> {
+        let activation = self.table.get(key).map(|entry| Arc::clone(&entry))?;
+        Some(activation.stats())
+    }
+
+    pub(crate) fn kind(&self) -> &GrainKind {
+        &self.kind
+    }
+}

@@ -1,0 +1,499 @@
+//! An activation: the live instance of one grain on this silo, and its turn loop.
+//!
+//! An activation is a state machine guarded by one short lock:
+//!
+//! ```text
+//! New --message--> Running --mailbox empty--> Idle --message--> Running
+//!                     |                         |
+//!                     | panic / deactivate      | idle too long
+//!                     v                         v
+//!                  Retired <--on_deactivate-- Deactivating
+//! ```
+//!
+//! A turn loop (one tokio task) exists only while the activation is `Running`: it takes the grain
+//! out of the activation, runs queued messages one turn at a time (or several interleavable turns
+//! side by side), and puts the grain back when the mailbox is empty. An idle activation is
+//! therefore just its state, its empty mailbox and a few counters.
+
+mod catalog;
+
+pub(crate) use crate::mailbox::Envelope;
+pub(crate) use catalog::{Catalog, KindCounters, KindSettings, Undelivered};
+
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use futures::stream::FuturesUnordered;
+use futures::{FutureExt as _, StreamExt as _};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+use tracing::Instrument as _;
+
+use crate::call::{CallMeta, Fault, TURN, TurnInfo};
+use crate::context::GrainContext;
+use crate::error::panic_message;
+use crate::grain::Grain;
+use crate::id::GrainId;
+use crate::mailbox::Mailbox;
+
+/// Where an activation is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ActivationStatus {
+    /// Created by a message; `on_activate` has not run yet.
+    New,
+    /// A turn loop is running its messages.
+    Running,
+    /// Active with an empty mailbox and no turn loop.
+    Idle,
+    /// `on_deactivate` is running; messages that arrive wait for the next activation.
+    Deactivating,
+    /// Gone from the catalog; its memory is freed once the last handle drops.
+    Retired,
+}
+
+/// A point-in-time view of one activation, for operators and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ActivationStats {
+    /// Messages waiting in the mailbox.
+    pub mailbox_len: usize,
+    /// Calls this activation has taken from its mailbox.
+    pub messages_handled: u64,
+    /// Where the activation is in its life.
+    pub status: ActivationStatus,
+    /// Time since its last turn ended (zero while it runs).
+    pub idle_for: Duration,
+}
+
+/// What happens to messages still queued when an activation retires.
+enum Leftovers {
+    /// They go, in order, to a new activation of the same grain.
+    Reactivate,
+    /// They fail: the grain could not be activated.
+    Fail(String),
+}
+
+/// Why a message was not queued.
+pub(crate) enum Rejected<G: Grain> {
+    Full,
+    Retired(Envelope<G>),
+}
+
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+
+/// The live instance of one grain.
+pub(crate) struct Activation<G: Grain> {
+    id: GrainId,
+    generation: u64,
+    catalog: Arc<Catalog<G>>,
+    inner: Mutex<Inner<G>>,
+}
+
+struct Inner<G: Grain> {
+    status: ActivationStatus,
+    mailbox: Mailbox<G>,
+    grain: Option<Box<G>>,
+    handled: u64,
+    last_active: Instant,
+    /// The turn loop, parked while interleaved turns wait and the mailbox is empty.
+    waker: Option<Waker>,
+    timers: Vec<AbortHandle>,
+    deactivate_on_idle: bool,
+}
+
+impl<G: Grain> Activation<G> {
+    fn new(catalog: Arc<Catalog<G>>, id: GrainId, mailbox: Mailbox<G>) -> Self {
+        Self {
+            id,
+            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            catalog,
+            inner: Mutex::new(Inner {
+                status: ActivationStatus::New,
+                mailbox,
+                grain: None,
+                handled: 0,
+                last_active: Instant::now(),
+                waker: None,
+                timers: Vec::new(),
+                deactivate_on_idle: false,
+            }),
+        }
+    }
+
+    pub(crate) fn id(&self) -> &GrainId {
+        &self.id
+    }
+
+    pub(crate) fn catalog(&self) -> &Arc<Catalog<G>> {
+        &self.catalog
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<G>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a message and starts the turn loop if none is running.
+    pub(crate) fn enqueue(self: &Arc<Self>, envelope: Envelope<G>) -> Result<(), Rejected<G>> {
+        let mut inner = self.lock();
+        if inner.status == ActivationStatus::Retired {
+            return Err(Rejected::Retired(envelope));
+        }
+        if inner
+            .mailbox
+            .push(envelope, self.catalog.settings().mailbox_capacity)
+            .is_err()
+        {
+            return Err(Rejected::Full);
+        }
+        match inner.status {
+            ActivationStatus::New | ActivationStatus::Idle => {
+                inner.status = ActivationStatus::Running;
+                drop(inner);
+                self.start_turn_loop();
+            }
+            ActivationStatus::Running => {
+                let waker = inner.waker.take();
+                drop(inner);
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+            }
+            ActivationStatus::Deactivating | ActivationStatus::Retired => {}
+        }
+        Ok(())
+    }
+
+    fn start_turn_loop(self: &Arc<Self>) {
+        self.catalog.runtime().spawn(Arc::clone(self).run());
+    }
+
+    /// The turn loop: activates if needed, then runs queued messages until the mailbox is empty.
+    async fn run(self: Arc<Self>) {
+        let ctx = GrainContext::new(Arc::clone(&self));
+        let taken = self.lock().grain.take();
+        let mut grain = match taken {
+            Some(grain) => grain,
+            None => match self.activate(&ctx).await {
+                Ok(grain) => grain,
+                Err(message) => {
+                    self.catalog
+                        .counters()
+                        .panics
+                        .fetch_add(1, Ordering::Relaxed);
+                    self.catalog.retire(&self, Leftovers::Fail(message));
+                    return;
+                }
+            },
+        };
+        let mut handled = 0;
+        let mut kept_alive = false;
+        let outcome = loop {
+            let envelope = {
+                let mut inner = self.lock();
+                match inner.mailbox.pop() {
+                    Some(envelope) => envelope,
+                    None if inner.deactivate_on_idle || !self.catalog.accepting() => {
+                        inner.status = ActivationStatus::Deactivating;
+                        inner.handled += handled;
+                        break Ok(());
+                    }
+                    None => {
+                        inner.mailbox.shrink_when_empty();
+                        inner.grain = Some(grain);
+                        inner.status = ActivationStatus::Idle;
+                        if kept_alive {
+                            inner.last_active = Instant::now();
+                        }
+                        inner.handled += handled;
+                        drop(inner);
+                        self.count_handled(handled);
+                        return;
+                    }
+                }
+            };
+            handled += 1;
+            kept_alive |= envelope.meta.timer_of != Some(self.generation);
+            if envelope.expired(Instant::now()) {
+                self.expire(envelope);
+                continue;
+            }
+            let result = if G::__interleaves(&envelope.call) {
+                self.interleave(&grain, &ctx, envelope).await
+            } else {
+                self.turn(&mut grain, &ctx, envelope).await
+            };
+            if let Err(message) = result {
+                self.lock().handled += handled;
+                break Err(message);
+            }
+        };
+        self.count_handled(handled);
+        match outcome {
+            Ok(()) => self.deactivate(grain, &ctx).await,
+            Err(message) => self.discard(grain, message),
+        }
+    }
+
+    fn count_handled(&self, handled: u64) {
+        if handled > 0 {
+            self.catalog
+                .counters()
+                .messages_handled
+                .fetch_add(handled, Ordering::Relaxed);
+        }
+    }
+
+    fn expire(&self, envelope: Envelope<G>) {
+        self.catalog
+            .counters()
+            .expired
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(grain = %self.id, method = G::__method(&envelope.call), "dropped a call whose deadline had passed");
+        envelope.fail(Fault::Expired);
+    }
+
+    fn turn_info(&self, method: &'static str, interleaving: bool, meta: CallMeta) -> TurnInfo {
+        TurnInfo {
+            grain: self.id.clone(),
+            method,
+            interleaving,
+            correlation: meta.correlation,
+            chain: meta.chain,
+            silo: self.catalog.silo().clone(),
+        }
+    }
+
+    /// Builds the grain and runs `on_activate`; the error is the hook's panic message.
+    async fn activate(&self, ctx: &GrainContext<G>) -> Result<Box<G>, String> {
+        let mut grain = Box::new(self.catalog.create(&self.id));
+        let info = self.turn_info(
+            "on_activate",
+            false,
+            CallMeta {
+                deadline: None,
+                correlation: 0,
+                chain: None,
+                timer_of: None,
+            },
+        );
+        let hook = TURN.scope(info, grain.__on_activate(ctx));
+        match AssertUnwindSafe(hook).catch_unwind().await {
+            Ok(()) => Ok(grain),
+            Err(payload) => {
+                let message = format!("on_activate panicked: {}", panic_message(&*payload));
+                tracing::error!(grain = %self.id, "{message}");
+                Err(message)
+            }
+        }
+    }
+
+    /// Runs one exclusive turn; the error is its panic message.
+    async fn turn(
+        &self,
+        grain: &mut G,
+        ctx: &GrainContext<G>,
+        envelope: Envelope<G>,
+    ) -> Result<(), String> {
+        let method = G::__method(&envelope.call);
+        let span = tracing::debug_span!("turn", grain = %self.id, method, correlation_id = envelope.meta.correlation);
+        let info = self.turn_info(method, false, envelope.meta);
+        let turn = TURN
+            .scope(info, grain.__handle(ctx, envelope.call))
+            .instrument(span);
+        AssertUnwindSafe(turn)
+            .catch_unwind()
+            .await
+            .map_err(|payload| panic_message(&*payload))
+    }
+
+    /// Runs one interleavable turn for [`interleave`](Self::interleave).
+    async fn shared_turn(
+        &self,
+        grain: &G,
+        ctx: &GrainContext<G>,
+        envelope: Envelope<G>,
+    ) -> Result<(), String> {
+        let method = G::__method(&envelope.call);
+        let span = tracing::debug_span!("turn", grain = %self.id, method, correlation_id = envelope.meta.correlation, interleaved = true);
+        let info = self.turn_info(method, true, envelope.meta);
+        let turn = TURN
+            .scope(info, grain.__handle_shared(ctx, envelope.call))
+            .instrument(span);
+        AssertUnwindSafe(turn)
+            .catch_unwind()
+            .await
+            .map_err(|payload| panic_message(&*payload))
+    }
+
+    /// Runs `first` and every interleavable call that reaches the head of the mailbox while it
+    /// runs, side by side on shared state, until all of them are done. An exclusive call at the
+    /// head waits until then.
+    async fn interleave(
+        &self,
+        grain: &G,
+        ctx: &GrainContext<G>,
+        first: Envelope<G>,
+    ) -> Result<(), String> {
+        let mut turns = FuturesUnordered::new();
+        turns.push(self.shared_turn(grain, ctx, first));
+        let mut admitted = 0;
+        let result = std::future::poll_fn(|cx| {
+            loop {
+                {
+                    let mut inner = self.lock();
+                    inner.waker = None;
+                    loop {
+                        let interleaves = match inner.mailbox.front() {
+                            Some(envelope) => G::__interleaves(&envelope.call),
+                            None => {
+                                inner.waker = Some(cx.waker().clone());
+                                false
+                            }
+                        };
+                        if !interleaves {
+                            break;
+                        }
+                        if let Some(envelope) = inner.mailbox.pop() {
+                            admitted += 1;
+                            if envelope.expired(Instant::now()) {
+                                self.expire(envelope);
+                            } else {
+                                turns.push(self.shared_turn(grain, ctx, envelope));
+                            }
+                        }
+                    }
+                }
+                match turns.poll_next_unpin(cx) {
+                    Poll::Ready(Some(Ok(()))) => continue,
+                    Poll::Ready(Some(Err(message))) => return Poll::Ready(Err(message)),
+                    Poll::Ready(None) => return Poll::Ready(Ok(())),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        })
+        .await;
+        let mut inner = self.lock();
+        inner.waker = None;
+        inner.handled += admitted;
+        drop(inner);
+        self.count_handled(admitted);
+        result
+    }
+
+    /// Drops the grain after a panicking turn; queued messages go to a fresh activation.
+    fn discard(self: &Arc<Self>, grain: Box<G>, message: String) {
+        tracing::error!(grain = %self.id, "a turn panicked, discarding the activation: {message}");
+        self.catalog
+            .counters()
+            .panics
+            .fetch_add(1, Ordering::Relaxed);
+        self.abort_timers();
+        drop(grain);
+        self.catalog.retire(self, Leftovers::Reactivate);
+    }
+
+    /// Runs `on_deactivate` and retires; messages that arrived meanwhile go to a fresh activation.
+    async fn deactivate(self: &Arc<Self>, mut grain: Box<G>, ctx: &GrainContext<G>) {
+        self.abort_timers();
+        let info = self.turn_info(
+            "on_deactivate",
+            false,
+            CallMeta {
+                deadline: None,
+                correlation: 0,
+                chain: None,
+                timer_of: None,
+            },
+        );
+        let hook = TURN.scope(info, grain.__on_deactivate(ctx));
+        if let Err(payload) = AssertUnwindSafe(hook).catch_unwind().await {
+            self.catalog
+                .counters()
+                .panics
+                .fetch_add(1, Ordering::Relaxed);
+            tracing::error!(grain = %self.id, "on_deactivate panicked: {}", panic_message(&*payload));
+        }
+        drop(grain);
+        self.catalog
+            .counters()
+            .passivations
+            .fetch_add(1, Ordering::Relaxed);
+        self.catalog.retire(self, Leftovers::Reactivate);
+    }
+
+    /// Starts passivation if the activation has been idle for `idle_timeout` (zero: if it is idle).
+    pub(crate) fn passivate_if_idle(self: &Arc<Self>, now: Instant, idle_timeout: Duration) {
+        let grain = {
+            let mut inner = self.lock();
+            if inner.status != ActivationStatus::Idle
+                || !inner.mailbox.is_empty()
+                || now.saturating_duration_since(inner.last_active) < idle_timeout
+            {
+                return;
+            }
+            inner.status = ActivationStatus::Deactivating;
+            inner.grain.take()
+        };
+        let Some(grain) = grain else { return };
+        let this = Arc::clone(self);
+        self.catalog.runtime().spawn(async move {
+            let ctx = GrainContext::new(Arc::clone(&this));
+            this.deactivate(grain, &ctx).await;
+        });
+    }
+
+    /// Marks the activation retired and hands over what its mailbox still holds.
+    fn close(&self) -> Mailbox<G> {
+        let mut inner = self.lock();
+        inner.status = ActivationStatus::Retired;
+        inner.waker = None;
+        inner.mailbox.take_for_successor(self.generation)
+    }
+
+    pub(crate) fn set_deactivate_on_idle(&self) {
+        self.lock().deactivate_on_idle = true;
+    }
+
+    /// Ties a timer task to this activation; it is aborted when the activation ends.
+    pub(crate) fn add_timer(&self, timer: AbortHandle) {
+        let mut inner = self.lock();
+        if matches!(
+            inner.status,
+            ActivationStatus::Deactivating | ActivationStatus::Retired
+        ) {
+            timer.abort();
+            return;
+        }
+        inner.timers.retain(|t| !t.is_finished());
+        inner.timers.push(timer);
+    }
+
+    fn abort_timers(&self) {
+        let timers = std::mem::take(&mut self.lock().timers);
+        for timer in timers {
+            timer.abort();
+        }
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub(crate) fn stats(&self) -> ActivationStats {
+        let inner = self.lock();
+        let idle_for = match inner.status {
+            ActivationStatus::Idle => inner.last_active.elapsed(),
+            _ => Duration::ZERO,
+        };
+        ActivationStats {
+            mailbox_len: inner.mailbox.len(),
+            messages_handled: inner.handled,
+            status: inner.status,
+            idle_for,
+        }
+    }
+}

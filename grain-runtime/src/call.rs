@@ -1,0 +1,360 @@
+//! One call to a grain: ask and tell, reply slots, deadlines, call chains and correlation ids.
+//!
+//! An ask carries a deadline and the chain of turns waiting on it, so that a call which would wait
+//! on itself (`A -> B -> A`) fails at once with [`CallError::Deadlock`] instead of hanging until
+//! the deadline, and a message still queued when its deadline passes is dropped unexecuted.
+
+use std::cell::Cell;
+use std::fmt::Write as _;
+use std::future::{Future, IntoFuture};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::FutureExt as _;
+use tokio::sync::oneshot;
+use tokio::time::{Instant, Timeout};
+
+use crate::error::{CallError, panic_message};
+use crate::grain::Grain;
+use crate::id::GrainId;
+use crate::reference::RefCore;
+use crate::silo::SiloShared;
+
+/// What a silo reports on a reply channel instead of a value; the caller turns it into a [`CallError`].
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum Fault {
+    /// The turn panicked with this message.
+    Panicked(String),
+    /// `on_activate` panicked with this message.
+    ActivationFailed(String),
+    /// The deadline passed while the message was queued.
+    Expired,
+    /// The silo stopped before the message ran.
+    ShuttingDown,
+}
+
+impl Fault {
+    pub(crate) fn into_call_error(
+        self,
+        grain: GrainId,
+        method: &'static str,
+        after: Duration,
+    ) -> CallError {
+        match self {
+            Fault::Panicked(message) => CallError::Panicked {
+                grain,
+                method,
+                message,
+            },
+            Fault::ActivationFailed(message) => CallError::ActivationFailed {
+                grain,
+                method,
+                message,
+            },
+            Fault::Expired => CallError::Timeout {
+                grain,
+                method,
+                after,
+            },
+            Fault::ShuttingDown => CallError::ShuttingDown { grain, method },
+        }
+    }
+}
+
+/// Where the result of one call goes: the asking caller, or nowhere for a tell.
+#[doc(hidden)]
+pub struct Reply<T>(Option<oneshot::Sender<Result<T, Fault>>>);
+
+impl<T: Send> Reply<T> {
+    /// The reply slot of a tell: the result is dropped.
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    fn channel() -> (Self, oneshot::Receiver<Result<T, Fault>>) {
+        let (tx, rx) = oneshot::channel();
+        (Self(Some(tx)), rx)
+    }
+
+    /// Runs the method's future and sends its output. A panic is reported to the caller, then
+    /// resumed so that the turn loop discards the activation.
+    pub async fn complete(self, turn: impl Future<Output = T>) {
+        match AssertUnwindSafe(turn).catch_unwind().await {
+            Ok(value) => {
+                if let Some(tx) = self.0 {
+                    let _ = tx.send(Ok(value));
+                }
+            }
+            Err(payload) => {
+                if let Some(tx) = self.0 {
+                    let _ = tx.send(Err(Fault::Panicked(panic_message(&*payload))));
+                }
+                std::panic::resume_unwind(payload);
+            }
+        }
+    }
+
+    /// Answers with a fault instead of a value.
+    pub fn fail(self, fault: Fault) {
+        if let Some(tx) = self.0 {
+            let _ = tx.send(Err(fault));
+        }
+    }
+}
+
+/// The routing data of one message: its deadline, correlation id and the chain of waiting turns.
+pub(crate) struct CallMeta {
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) correlation: u64,
+    pub(crate) chain: Option<Arc<ChainLink>>,
+    /// The activation whose timer sent this message; such messages do not keep a grain active.
+    pub(crate) timer_of: Option<u64>,
+}
+
+/// One turn that is waiting on an ask it made, linked to the turns waiting on it.
+pub(crate) struct ChainLink {
+    grain: GrainId,
+    method: &'static str,
+    interleaving: bool,
+    parent: Option<Arc<ChainLink>>,
+}
+
+/// What the running turn knows about itself, for calls it makes.
+pub(crate) struct TurnInfo {
+    pub(crate) grain: GrainId,
+    pub(crate) method: &'static str,
+    pub(crate) interleaving: bool,
+    pub(crate) correlation: u64,
+    pub(crate) chain: Option<Arc<ChainLink>>,
+    /// The silo hosting the turn, which resolves refs deserialized inside it.
+    pub(crate) silo: Weak<SiloShared>,
+}
+
+tokio::task_local! {
+    /// Set around every turn, so that calls made inside it extend its chain.
+    pub(crate) static TURN: TurnInfo;
+    /// Set while a timer callback runs, naming the activation that owns the timer.
+    pub(crate) static TIMER_OF: u64;
+}
+
+/// A correlation id for a call made outside any turn: unique within the process.
+fn new_correlation_id() -> u64 {
+    const BLOCK: u64 = 1 << 20;
+    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        static RANGE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    RANGE.with(|range| {
+        let (mut next, mut end) = range.get();
+        if next == end {
+            next = NEXT_BLOCK.fetch_add(1, Ordering::Relaxed) * BLOCK;
+            end = next + BLOCK;
+        }
+        range.set((next + 1, end));
+        next
+    })
+}
+
+/// The metadata of a message about to be sent to `target`, or the deadlock it would cause.
+///
+/// An ask made inside a turn extends that turn's chain; if the target is already in the chain,
+/// the call can only proceed when both the waiting turn and the new call interleave.
+pub(crate) fn outgoing(
+    target: &GrainId,
+    method: &'static str,
+    interleaves: bool,
+    deadline: Option<Instant>,
+) -> Result<CallMeta, CallError> {
+    let timer_of = TIMER_OF.try_with(|owner| *owner).ok();
+    let is_ask = deadline.is_some();
+    let from_turn = TURN.try_with(|turn| {
+        let waiting = Arc::new(ChainLink {
+            grain: turn.grain.clone(),
+            method: turn.method,
+            interleaving: turn.interleaving,
+            parent: turn.chain.clone(),
+        });
+        (turn.correlation, waiting)
+    });
+    let Ok((correlation, waiting)) = from_turn else {
+        return Ok(CallMeta {
+            deadline,
+            correlation: new_correlation_id(),
+            chain: None,
+            timer_of,
+        });
+    };
+    if !is_ask {
+        return Ok(CallMeta {
+            deadline,
+            correlation,
+            chain: None,
+            timer_of,
+        });
+    }
+    let mut link = Some(&waiting);
+    while let Some(l) = link {
+        if &l.grain == target && !(l.interleaving && interleaves) {
+            return Err(CallError::Deadlock {
+                grain: target.clone(),
+                method,
+                chain: describe_chain(&waiting, target, method),
+            });
+        }
+        link = l.parent.as_ref();
+    }
+    Ok(CallMeta {
+        deadline,
+        correlation,
+        chain: Some(waiting),
+        timer_of,
+    })
+}
+
+fn describe_chain(waiting: &ChainLink, target: &GrainId, method: &'static str) -> String {
+    let mut links = Vec::new();
+    let mut link = Some(waiting);
+    while let Some(l) = link {
+        links.push(l);
+        link = l.parent.as_deref();
+    }
+    let mut text = String::new();
+    for l in links.iter().rev() {
+        let _ = write!(text, "{}.{} -> ", l.grain, l.method);
+    }
+    let _ = write!(text, "{target}.{method}");
+    text
+}
+
+/// An ask in preparation: await it to send the call and get the method's return value.
+///
+/// # Examples
+///
+/// ```
+/// # use grain_runtime::prelude::*;
+/// # use std::time::Duration;
+/// # #[grain] #[derive(Default)] struct Counter { n: u64 }
+/// # #[grain] impl Counter { pub async fn add(&mut self, by: u64) -> u64 { self.n += by; self.n } }
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let silo = Silo::builder().register::<Counter>().start().await?;
+/// let counter = silo.grain::<Counter>("hits");
+/// let n = counter.add(1).timeout(Duration::from_millis(500)).await?;
+/// assert_eq!(n, 1);
+/// # Ok(()) }
+/// ```
+#[must_use = "an ask does nothing until it is awaited"]
+pub struct Ask<'a, G: Grain, R> {
+    core: &'a RefCore<G>,
+    call: G::Call,
+    rx: oneshot::Receiver<Result<R, Fault>>,
+    timeout: Option<Duration>,
+}
+
+impl<'a, G: Grain, R: Send> Ask<'a, G, R> {
+    /// Prepares an ask; `make` builds the message around its reply slot.
+    #[doc(hidden)]
+    pub fn new(core: &'a RefCore<G>, make: impl FnOnce(Reply<R>) -> G::Call) -> Self {
+        let (reply, rx) = Reply::channel();
+        Self {
+            core,
+            call: make(reply),
+            rx,
+            timeout: None,
+        }
+    }
+
+    /// Overrides the silo's default deadline for this call.
+    pub fn timeout(mut self, after: Duration) -> Self {
+        self.timeout = Some(after);
+        self
+    }
+}
+
+impl<'a, G: Grain, R: Send> IntoFuture for Ask<'a, G, R> {
+    type Output = Result<R, CallError>;
+    type IntoFuture = AskFuture<'a, G, R>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        let method = G::__method(&self.call);
+        let after = self
+            .timeout
+            .unwrap_or_else(|| self.core.default_ask_timeout());
+        let deadline = Instant::now() + after;
+        let state = match self.core.send(self.call, Some(deadline)) {
+            Ok(()) => AskState::Waiting {
+                reply: tokio::time::timeout_at(deadline, self.rx),
+            },
+            Err(error) => AskState::Failed { error: Some(error) },
+        };
+        AskFuture {
+            core: self.core,
+            method,
+            after,
+            state,
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of an [`Ask`]: resolves to the method's return value or a [`CallError`].
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it does not recall the message: a call already queued still runs, unless its
+    /// deadline passes first.
+    pub struct AskFuture<'a, G: Grain, R> {
+        core: &'a RefCore<G>,
+        method: &'static str,
+        after: Duration,
+        #[pin]
+        state: AskState<R>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = AskStateProj]
+    enum AskState<R> {
+        Waiting { #[pin] reply: Timeout<oneshot::Receiver<Result<R, Fault>>> },
+        Failed { error: Option<CallError> },
+    }
+}
+
+impl<G: Grain, R> Future for AskFuture<'_, G, R> {
+    type Output = Result<R, CallError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let grain = || this.core.id().clone();
+        match this.state.project() {
+            AskStateProj::Failed { error } => Poll::Ready(Err(error.take().unwrap_or_else(|| {
+                CallError::ShuttingDown {
+                    grain: grain(),
+                    method: this.method,
+                }
+            }))),
+            AskStateProj::Waiting { reply } => match reply.poll(cx) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(Ok(Ok(value)))) => Poll::Ready(Ok(value)),
+                Poll::Ready(Ok(Ok(Err(fault)))) => Poll::Ready(Err(fault.into_call_error(
+                    grain(),
+                    this.method,
+                    *this.after,
+                ))),
+                Poll::Ready(Ok(Err(_closed))) => Poll::Ready(Err(CallError::ShuttingDown {
+                    grain: grain(),
+                    method: this.method,
+                })),
+                Poll::Ready(Err(_elapsed)) => Poll::Ready(Err(CallError::Timeout {
+                    grain: grain(),
+                    method: this.method,
+                    after: *this.after,
+                })),
+            },
+        }
+    }
+}

@@ -1,0 +1,116 @@
+//! The errors a caller or a silo builder can get, each saying what happened and to which grain.
+
+use std::time::Duration;
+
+use crate::id::{GrainId, GrainKind};
+
+/// Why a call to a grain did not produce the method's return value.
+///
+/// Every variant names the grain and the method, so that a log line alone tells what failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallError {
+    /// The deadline passed before the reply arrived. If the message was still queued then, it is
+    /// dropped unexecuted; if its turn had already started, the turn runs to its end.
+    #[error("call to {grain}.{method} timed out after {after:?}")]
+    Timeout {
+        /// The grain called.
+        grain: GrainId,
+        /// The method called.
+        method: &'static str,
+        /// The deadline the call had.
+        after: Duration,
+    },
+    /// The method panicked. The activation was discarded; the next call re-activates the grain.
+    #[error("grain {grain} panicked in {method}: {message}")]
+    Panicked {
+        /// The grain called.
+        grain: GrainId,
+        /// The method called.
+        method: &'static str,
+        /// The panic message.
+        message: String,
+    },
+    /// The grain's `on_activate` hook panicked, so the grain could not run this call.
+    #[error("activation of {grain} failed, {method} was not executed: {message}")]
+    ActivationFailed {
+        /// The grain called.
+        grain: GrainId,
+        /// The method called.
+        method: &'static str,
+        /// The panic message of the hook.
+        message: String,
+    },
+    /// The grain's mailbox held its full capacity of messages; this one was not queued.
+    #[error("mailbox of {grain} is full ({capacity} messages), {method} was not delivered")]
+    MailboxFull {
+        /// The grain called.
+        grain: GrainId,
+        /// The method called.
+        method: &'static str,
+        /// The mailbox capacity of the grain's type.
+        capacity: usize,
+    },
+    /// The silo is shutting down and accepts no new work for this grain.
+    #[error("silo is shutting down, call to {grain}.{method} was not accepted")]
+    ShuttingDown {
+        /// The grain called.
+        grain: GrainId,
+        /// The method called.
+        method: &'static str,
+    },
+    /// The call would wait on a turn that is itself waiting on this call.
+    #[error("call to {grain}.{method} would deadlock: {chain}")]
+    Deadlock {
+        /// The grain called.
+        grain: GrainId,
+        /// The method called.
+        method: &'static str,
+        /// The chain of waiting calls, as `A -> B -> A`.
+        chain: String,
+    },
+    /// No grain type of this kind was registered on the silo.
+    #[error(
+        "grain kind `{kind}` is not registered on this silo: add `.register::<{kind}>()` to the silo builder"
+    )]
+    Unregistered {
+        /// The kind that was called.
+        kind: GrainKind,
+    },
+}
+
+/// Why a silo could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SiloError {
+    /// Two registered grain types use the same kind name.
+    #[error(
+        "grain kind `{kind}` is registered twice: each grain type needs its own name, set one with #[grain(kind = \"...\")]"
+    )]
+    DuplicateKind {
+        /// The kind name used twice.
+        kind: GrainKind,
+    },
+    /// A setting has a value the silo cannot run with.
+    #[error("invalid silo setting `{setting}`: {reason}")]
+    InvalidConfig {
+        /// The setting's name.
+        setting: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
+    /// `start` was called outside a tokio runtime.
+    #[error("a silo must be started inside a tokio runtime (call start() from async code)")]
+    NoRuntime,
+}
+
+/// The text of a panic payload, for error messages.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic with a non-string payload".to_string()
+    }
+}

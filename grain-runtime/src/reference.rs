@@ -1,0 +1,199 @@
+//! [`VirtualActorRef`]: the handle through which every call to a grain starts.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use tokio::time::Instant;
+
+use crate::activation::{Catalog, Envelope, Undelivered};
+use crate::call::{self, TURN};
+use crate::error::CallError;
+use crate::grain::{Grain, GrainMethods};
+use crate::id::{GrainId, GrainKey, GrainKind};
+
+/// The identity of a grain plus the way to reach it; what the generated methods send through.
+#[doc(hidden)]
+pub struct RefCore<G: Grain> {
+    id: GrainId,
+    catalog: Option<Arc<Catalog<G>>>,
+}
+
+impl<G: Grain> RefCore<G> {
+    pub(crate) fn new(key: GrainKey, catalog: Option<Arc<Catalog<G>>>) -> Self {
+        Self {
+            id: GrainId::new(GrainKind::from_static(G::KIND), key),
+            catalog,
+        }
+    }
+
+    /// The grain's identity.
+    pub fn id(&self) -> &GrainId {
+        &self.id
+    }
+
+    pub(crate) fn default_ask_timeout(&self) -> Duration {
+        self.catalog
+            .as_ref()
+            .map_or(Duration::ZERO, |c| c.settings().ask_timeout)
+    }
+
+    /// Sends a call without waiting for its result.
+    pub fn tell(&self, call: G::Call) -> Result<(), CallError> {
+        self.send(call, None)
+    }
+
+    /// Queues a call on the grain's activation, activating it if needed.
+    pub(crate) fn send(&self, call: G::Call, deadline: Option<Instant>) -> Result<(), CallError> {
+        let Some(catalog) = &self.catalog else {
+            return Err(CallError::Unregistered {
+                kind: self.id.kind.clone(),
+            });
+        };
+        let method = G::__method(&call);
+        let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
+        catalog
+            .deliver(&self.id.key, Envelope { call, meta })
+            .map_err(|undelivered| match undelivered {
+                Undelivered::MailboxFull(capacity) => CallError::MailboxFull {
+                    grain: self.id.clone(),
+                    method,
+                    capacity,
+                },
+                Undelivered::ShuttingDown => CallError::ShuttingDown {
+                    grain: self.id.clone(),
+                    method,
+                },
+            })
+    }
+}
+
+impl<G: Grain> Clone for RefCore<G> {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            catalog: self.catalog.clone(),
+        }
+    }
+}
+
+/// A cheap, cloneable, serializable handle to one grain.
+///
+/// The grain always "exists": calling a method activates it on first use. Ask methods are
+/// called on the ref directly (`counter.add(1).await?`); tells go through [`tell`](Self::tell).
+/// Cloning copies the id and one reference-counted pointer.
+///
+/// # Examples
+///
+/// ```
+/// # use grain_runtime::prelude::*;
+/// #[grain]
+/// #[derive(Default)]
+/// pub struct Counter { value: u64 }
+///
+/// #[grain]
+/// impl Counter {
+///     pub async fn add(&mut self, n: u64) -> u64 { self.value += n; self.value }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let silo = Silo::builder().register::<Counter>().start().await?;
+/// let alice = silo.grain::<Counter>("alice");
+/// assert_eq!(alice.add(5).await?, 5);
+/// alice.tell().add(1)?;
+/// assert_eq!(alice.add(0).await?, 6);
+/// # Ok(()) }
+/// ```
+pub struct VirtualActorRef<G: Grain> {
+    methods: G::Methods,
+    _grain: PhantomData<fn() -> G>,
+}
+
+impl<G: Grain> VirtualActorRef<G> {
+    pub(crate) fn from_core(core: RefCore<G>) -> Self {
+        Self {
+            methods: G::Methods::from_core(core),
+            _grain: PhantomData,
+        }
+    }
+
+    /// The identity of the grain this ref addresses.
+    pub fn id(&self) -> &GrainId {
+        self.methods.core().id()
+    }
+
+    /// The fire-and-forget form of the grain's methods: each returns once the message is queued.
+    ///
+    /// # Errors
+    ///
+    /// Each method fails if the mailbox is full, the silo is shutting down, or the kind is not registered.
+    pub fn tell(&self) -> G::Tell<'_> {
+        G::Tell::from(self.methods.core())
+    }
+
+    pub(crate) fn core(&self) -> &RefCore<G> {
+        self.methods.core()
+    }
+}
+
+impl<G: Grain> Deref for VirtualActorRef<G> {
+    type Target = G::Methods;
+
+    fn deref(&self) -> &G::Methods {
+        &self.methods
+    }
+}
+
+impl<G: Grain> Clone for VirtualActorRef<G> {
+    fn clone(&self) -> Self {
+        Self {
+            methods: self.methods.clone(),
+            _grain: PhantomData,
+        }
+    }
+}
+
+impl<G: Grain> fmt::Debug for VirtualActorRef<G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "VirtualActorRef({})", self.id())
+    }
+}
+
+impl<G: Grain> PartialEq for VirtualActorRef<G> {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl<G: Grain> Eq for VirtualActorRef<G> {}
+
+impl<G: Grain> Hash for VirtualActorRef<G> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id().hash(state);
+    }
+}
+
+impl<G: Grain> Serialize for VirtualActorRef<G> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.id().key.serialize(serializer)
+    }
+}
+
+/// Resolves the ref against the silo of the running turn: a ref carries only its key on the wire.
+impl<'de, G: Grain> Deserialize<'de> for VirtualActorRef<G> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let key = GrainKey::deserialize(deserializer)?;
+        let silo = TURN.try_with(|turn| turn.silo.clone()).map_err(|_| {
+            D::Error::custom(format!(
+                "a VirtualActorRef<{}> can only be deserialized inside a grain turn, where its silo is known",
+                G::KIND
+            ))
+        })?;
+        Ok(crate::silo::resolve::<G>(&silo, key))
+    }
+}

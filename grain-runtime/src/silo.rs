@@ -1,0 +1,259 @@
+//! [`Silo`]: the in-process runtime that hosts activations, built with [`SiloBuilder`].
+
+mod builder;
+
+pub use builder::SiloBuilder;
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+use std::pin::pin;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio::sync::Notify;
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
+
+use crate::activation::{ActivationStats, Catalog};
+use crate::grain::Grain;
+use crate::id::{GrainKey, GrainKind};
+use crate::reference::{RefCore, VirtualActorRef};
+use crate::stats::{KindStats, SiloStats};
+
+const RUNNING: u8 = 0;
+const STOPPING: u8 = 1;
+
+/// Lifecycle state shared by a silo and its catalogs.
+pub(crate) struct SiloState {
+    runtime: Handle,
+    phase: AtomicU8,
+    retired: Notify,
+}
+
+impl SiloState {
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
+    /// Whether new activations may be created.
+    pub(crate) fn accepting(&self) -> bool {
+        self.phase.load(Ordering::Acquire) == RUNNING
+    }
+
+    pub(crate) fn activation_retired(&self) {
+        if !self.accepting() {
+            self.retired.notify_waiters();
+        }
+    }
+}
+
+/// The grain-kind-independent face of a [`Catalog`], for sweeping, stats and shutdown.
+pub(crate) trait KindCatalog: Send + Sync {
+    fn sweep(&self, now: Instant, idle_timeout: Option<Duration>);
+    fn idle_timeout(&self) -> Duration;
+    fn live(&self) -> usize;
+    fn stats(&self) -> KindStats;
+}
+
+impl<G: Grain> KindCatalog for Catalog<G> {
+    fn sweep(&self, now: Instant, idle_timeout: Option<Duration>) {
+        Catalog::sweep(
+            self,
+            now,
+            idle_timeout.unwrap_or(self.settings().idle_timeout),
+        );
+    }
+
+    fn idle_timeout(&self) -> Duration {
+        self.settings().idle_timeout
+    }
+
+    fn live(&self) -> usize {
+        Catalog::live(self)
+    }
+
+    fn stats(&self) -> KindStats {
+        KindStats::read(self.kind().clone(), self.live(), self.counters())
+    }
+}
+
+/// What the silo and every catalog share.
+pub(crate) struct SiloShared {
+    state: Arc<SiloState>,
+    by_type: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    catalogs: Vec<Arc<dyn KindCatalog>>,
+    shutdown_timeout: Duration,
+}
+
+impl SiloShared {
+    fn catalog<G: Grain>(&self) -> Option<Arc<Catalog<G>>> {
+        let catalog = self.by_type.get(&TypeId::of::<G>())?;
+        Arc::clone(catalog).downcast::<Catalog<G>>().ok()
+    }
+}
+
+/// A ref to grain `key` of type `G` on `silo`; calls through it fail if `G` is not registered there.
+pub(crate) fn resolve<G: Grain>(silo: &Weak<SiloShared>, key: GrainKey) -> VirtualActorRef<G> {
+    let catalog = silo.upgrade().and_then(|silo| silo.catalog::<G>());
+    VirtualActorRef::from_core(RefCore::new(key, catalog))
+}
+
+/// How a [`Silo::shutdown`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShutdownReport {
+    /// Activations that were still alive when the shutdown timeout passed (zero on a clean stop).
+    pub abandoned: usize,
+    /// How long the shutdown took.
+    pub took: Duration,
+}
+
+/// A silo: hosts grain activations in this process, activating each grain on its first call.
+///
+/// # Examples
+///
+/// ```
+/// use grain_runtime::prelude::*;
+///
+/// #[grain]
+/// #[derive(Default)]
+/// pub struct Counter { value: u64 }
+///
+/// #[grain]
+/// impl Counter {
+///     pub async fn add(&mut self, n: u64) -> u64 { self.value += n; self.value }
+/// }
+///
+/// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let silo = Silo::builder().register::<Counter>().start().await?;
+/// assert_eq!(silo.grain::<Counter>("alice").add(5).await?, 5);
+/// silo.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Silo {
+    shared: Arc<SiloShared>,
+    sweeper: AbortHandle,
+}
+
+impl Silo {
+    /// Starts configuring a silo.
+    pub fn builder() -> SiloBuilder {
+        SiloBuilder::new()
+    }
+
+    /// A ref to grain `key` of type `G`. Nothing is activated until the first call.
+    pub fn grain<G: Grain>(&self, key: impl Into<GrainKey>) -> VirtualActorRef<G> {
+        VirtualActorRef::from_core(RefCore::new(key.into(), self.shared.catalog::<G>()))
+    }
+
+    /// The silo's counters, in total and per grain kind.
+    pub fn stats(&self) -> SiloStats {
+        SiloStats::sum(self.shared.catalogs.iter().map(|c| c.stats()).collect())
+    }
+
+    /// Figures of the grain's activation, or `None` if it is not active on this silo.
+    pub fn activation_stats<G: Grain>(
+        &self,
+        grain: &VirtualActorRef<G>,
+    ) -> Option<ActivationStats> {
+        self.shared
+            .catalog::<G>()?
+            .activation_stats(&grain.core().id().key)
+    }
+
+    /// Whether the silo still accepts new activations.
+    pub fn is_running(&self) -> bool {
+        self.shared.state.accepting()
+    }
+
+    /// Stops the silo gracefully: no new activations are accepted, calls already queued are
+    /// handled, then every grain is deactivated (`on_deactivate` runs) and its memory released.
+    ///
+    /// Calls made during the drain to grains that are still active are handled; calls that would
+    /// need a new activation fail with [`CallError::ShuttingDown`](crate::CallError::ShuttingDown).
+    /// Waits at most the builder's shutdown timeout; calling it twice is harmless.
+    pub async fn shutdown(&self) -> ShutdownReport {
+        let started = Instant::now();
+        let state = &self.shared.state;
+        state.phase.store(STOPPING, Ordering::Release);
+        self.sweeper.abort();
+        let deadline = started + self.shared.shutdown_timeout;
+        loop {
+            let mut retired = pin!(state.retired.notified());
+            retired.as_mut().enable();
+            let live: usize = self.shared.catalogs.iter().map(|c| c.live()).sum();
+            if live == 0 {
+                break ShutdownReport {
+                    abandoned: 0,
+                    took: started.elapsed(),
+                };
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                tracing::warn!(
+                    live,
+                    "shutdown timeout passed with activations still running"
+                );
+                break ShutdownReport {
+                    abandoned: live,
+                    took: started.elapsed(),
+                };
+            }
+            for catalog in &self.shared.catalogs {
+                catalog.sweep(now, Some(Duration::ZERO));
+            }
+            tokio::select! {
+                () = retired => {}
+                () = tokio::time::sleep(Duration::from_millis(20)) => {}
+                () = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+}
+
+impl Drop for Silo {
+    /// A silo dropped without [`shutdown`](Silo::shutdown) stops accepting activations; its
+    /// activations deactivate once their mailboxes drain.
+    fn drop(&mut self) {
+        self.shared.state.phase.store(STOPPING, Ordering::Release);
+        self.sweeper.abort();
+        let now = Instant::now();
+        for catalog in &self.shared.catalogs {
+            catalog.sweep(now, Some(Duration::ZERO));
+        }
+    }
+}
+
+impl std::fmt::Debug for Silo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kinds: Vec<GrainKind> = self
+            .shared
+            .catalogs
+            .iter()
+            .map(|c| c.stats().kind)
+            .collect();
+        f.debug_struct("Silo")
+            .field("kinds", &kinds)
+            .field("running", &self.is_running())
+            .finish()
+    }
+}
+
+/// Periodically passivates idle activations, until the silo is gone or stopping.
+async fn sweep_idle(silo: Weak<SiloShared>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(silo) = silo.upgrade() else { return };
+        if !silo.state.accepting() {
+            return;
+        }
+        let now = Instant::now();
+        for catalog in &silo.catalogs {
+            catalog.sweep(now, None);
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The silo process host.
+
+fn main() {}
