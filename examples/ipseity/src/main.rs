@@ -1,0 +1,3 @@
+//! Ipseity.
+
+fn main() {}
