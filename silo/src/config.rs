@@ -1,0 +1,248 @@
+//! Silo settings: defaults, overridden by a TOML file, overridden by environment variables and flags.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use grain_runtime::SiloBuilder;
+use serde::Deserialize;
+
+/// Command-line flags; each can also be set by the environment variable named beside it.
+#[derive(Debug, Default, clap::Parser)]
+#[command(name = "silo", version, about = "Hosts grains in this process")]
+pub struct Flags {
+    /// TOML file with the silo's settings.
+    #[arg(long, env = "SILO_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The name of this silo, shown in logs.
+    #[arg(long, env = "SILO_NAME")]
+    pub name: Option<String>,
+    /// Log filter, e.g. `info` or `grain_runtime=debug,info`.
+    #[arg(long, env = "SILO_LOG")]
+    pub log: Option<String>,
+    /// Default deadline of an ask, e.g. `30s`.
+    #[arg(long, env = "SILO_ASK_TIMEOUT")]
+    pub ask_timeout: Option<String>,
+    /// How long an activation may idle before it is passivated, e.g. `2m`.
+    #[arg(long, env = "SILO_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+    /// Default mailbox capacity of a grain.
+    #[arg(long, env = "SILO_MAILBOX_CAPACITY")]
+    pub mailbox_capacity: Option<usize>,
+    /// How long a graceful shutdown waits for activations to drain, e.g. `30s`.
+    #[arg(long, env = "SILO_SHUTDOWN_TIMEOUT")]
+    pub shutdown_timeout: Option<String>,
+}
+
+/// The settings as written in the TOML file; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    name: Option<String>,
+    log: Option<String>,
+    ask_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    mailbox_capacity: Option<usize>,
+    shutdown_timeout: Option<String>,
+}
+
+/// A setting that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The configuration file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why it could not be read.
+        source: std::io::Error,
+    },
+    /// The configuration file is not valid TOML or has an unknown or mistyped key.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said, including the line and key.
+        message: String,
+    },
+    /// A duration setting is not a duration.
+    #[error(
+        "invalid `{setting}` {value:?}: {reason} (write a duration such as \"500ms\", \"30s\" or \"2m\")"
+    )]
+    Duration {
+        /// The setting's name.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// Why it is not a duration.
+        reason: String,
+    },
+}
+
+/// The effective settings of a silo process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiloConfig {
+    /// The name of this silo, shown in logs.
+    pub name: String,
+    /// The log filter.
+    pub log: String,
+    /// Default deadline of an ask.
+    pub ask_timeout: Duration,
+    /// Default idle time before passivation.
+    pub idle_timeout: Duration,
+    /// Default mailbox capacity.
+    pub mailbox_capacity: usize,
+    /// Longest wait of a graceful shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for SiloConfig {
+    fn default() -> Self {
+        Self {
+            name: "silo".to_string(),
+            log: "info".to_string(),
+            ask_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            mailbox_capacity: 65_536,
+            shutdown_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl SiloConfig {
+    /// The defaults, overridden by the file named in `flags` (if any), overridden by `flags`.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the file, key or setting that is wrong.
+    pub fn load(flags: Flags) -> Result<Self, ConfigError> {
+        let file = match &flags.config {
+            Some(path) => read_file(path)?,
+            None => FileSettings::default(),
+        };
+        let mut config = SiloConfig::default();
+        if let Some(name) = flags.name.or(file.name) {
+            config.name = name;
+        }
+        if let Some(log) = flags.log.or(file.log) {
+            config.log = log;
+        }
+        if let Some(text) = flags.ask_timeout.or(file.ask_timeout) {
+            config.ask_timeout = duration("ask_timeout", text)?;
+        }
+        if let Some(text) = flags.idle_timeout.or(file.idle_timeout) {
+            config.idle_timeout = duration("idle_timeout", text)?;
+        }
+        if let Some(capacity) = flags.mailbox_capacity.or(file.mailbox_capacity) {
+            config.mailbox_capacity = capacity;
+        }
+        if let Some(text) = flags.shutdown_timeout.or(file.shutdown_timeout) {
+            config.shutdown_timeout = duration("shutdown_timeout", text)?;
+        }
+        Ok(config)
+    }
+
+    /// Applies the runtime settings to a silo builder; the builder validates them on start.
+    pub fn apply(&self, builder: SiloBuilder) -> SiloBuilder {
+        builder
+            .ask_timeout(self.ask_timeout)
+            .idle_timeout(self.idle_timeout)
+            .mailbox_capacity(self.mailbox_capacity)
+            .shutdown_timeout(self.shutdown_timeout)
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|error| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: error.to_string(),
+    })
+}
+
+fn duration(setting: &'static str, value: String) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(value.trim()).map_err(|error| ConfigError::Duration {
+        setting,
+        reason: error.to_string(),
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(text.as_bytes()).expect("write temp file");
+        file
+    }
+
+    #[test]
+    fn defaults_without_file_or_flags() {
+        assert_eq!(
+            SiloConfig::load(Flags::default()).expect("defaults load"),
+            SiloConfig::default()
+        );
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let f = file("name = \"from-file\"\nask_timeout = \"5s\"\nmailbox_capacity = 10\n");
+        let config = SiloConfig::load(Flags {
+            config: Some(f.path().to_path_buf()),
+            name: Some("from-flag".into()),
+            ..Flags::default()
+        })
+        .expect("config loads");
+        assert_eq!(config.name, "from-flag");
+        assert_eq!(config.ask_timeout, Duration::from_secs(5));
+        assert_eq!(config.mailbox_capacity, 10);
+        assert_eq!(config.idle_timeout, SiloConfig::default().idle_timeout);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let f = file("ask_timout = \"5s\"\n");
+        let error = SiloConfig::load(Flags {
+            config: Some(f.path().to_path_buf()),
+            ..Flags::default()
+        })
+        .expect_err("unknown key rejected");
+        let text = error.to_string();
+        assert!(text.contains("ask_timout"), "{text}");
+        assert!(text.contains("invalid config file"), "{text}");
+    }
+
+    #[test]
+    fn bad_duration_names_the_setting() {
+        let error = SiloConfig::load(Flags {
+            idle_timeout: Some("soon".into()),
+            ..Flags::default()
+        })
+        .expect_err("bad duration rejected");
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid `idle_timeout` \"soon\""),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn missing_file_is_named() {
+        let error = SiloConfig::load(Flags {
+            config: Some("/nonexistent/silo.toml".into()),
+            ..Flags::default()
+        })
+        .expect_err("missing file rejected");
+        assert!(
+            error.to_string().contains("/nonexistent/silo.toml"),
+            "{error}"
+        );
+    }
+}
