@@ -116,6 +116,18 @@ pub(crate) struct CallMeta {
     pub(crate) timer_of: Option<u64>,
 }
 
+impl CallMeta {
+    /// The metadata of a lifecycle hook, which no caller waits on.
+    pub(crate) fn internal() -> Self {
+        Self {
+            deadline: None,
+            correlation: new_correlation_id(),
+            chain: None,
+            timer_of: None,
+        }
+    }
+}
+
 /// One turn that is waiting on an ask it made, linked to the turns waiting on it.
 pub(crate) struct ChainLink {
     grain: GrainId,

@@ -20,6 +20,7 @@ mod catalog;
 pub(crate) use crate::mailbox::Envelope;
 pub(crate) use catalog::{Catalog, KindCounters, KindSettings, Undelivered};
 
+use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -256,42 +257,48 @@ impl<G: Grain> Activation<G> {
         envelope.fail(Fault::Expired);
     }
 
-    fn turn_info(&self, method: &'static str, interleaving: bool, meta: CallMeta) -> TurnInfo {
-        TurnInfo {
+    /// Runs `body` as a turn: inside its tracing span and call context, with panics caught.
+    /// The error is the panic message.
+    async fn guarded(
+        &self,
+        method: &'static str,
+        interleaving: bool,
+        meta: CallMeta,
+        body: impl Future<Output = ()>,
+    ) -> Result<(), String> {
+        let span = tracing::debug_span!("turn", grain = %self.id, method, correlation_id = meta.correlation, interleaved = interleaving);
+        let info = TurnInfo {
             grain: self.id.clone(),
             method,
             interleaving,
             correlation: meta.correlation,
             chain: meta.chain,
             silo: self.catalog.silo().clone(),
-        }
+        };
+        AssertUnwindSafe(TURN.scope(info, body).instrument(span))
+            .catch_unwind()
+            .await
+            .map_err(|payload| panic_message(&*payload))
     }
 
-    /// Builds the grain and runs `on_activate`; the error is the hook's panic message.
+    /// Builds the grain and runs `on_activate`; the error says how the hook panicked.
     async fn activate(&self, ctx: &GrainContext<G>) -> Result<Box<G>, String> {
         let mut grain = Box::new(self.catalog.create(&self.id));
-        let info = self.turn_info(
-            "on_activate",
-            false,
-            CallMeta {
-                deadline: None,
-                correlation: 0,
-                chain: None,
-                timer_of: None,
-            },
-        );
-        let hook = TURN.scope(info, grain.__on_activate(ctx));
-        match AssertUnwindSafe(hook).catch_unwind().await {
+        let hook = grain.__on_activate(ctx);
+        match self
+            .guarded("on_activate", false, CallMeta::internal(), hook)
+            .await
+        {
             Ok(()) => Ok(grain),
-            Err(payload) => {
-                let message = format!("on_activate panicked: {}", panic_message(&*payload));
+            Err(message) => {
+                let message = format!("on_activate panicked: {message}");
                 tracing::error!(grain = %self.id, "{message}");
                 Err(message)
             }
         }
     }
 
-    /// Runs one exclusive turn; the error is its panic message.
+    /// Runs one exclusive turn.
     async fn turn(
         &self,
         grain: &mut G,
@@ -299,15 +306,13 @@ impl<G: Grain> Activation<G> {
         envelope: Envelope<G>,
     ) -> Result<(), String> {
         let method = G::__method(&envelope.call);
-        let span = tracing::debug_span!("turn", grain = %self.id, method, correlation_id = envelope.meta.correlation);
-        let info = self.turn_info(method, false, envelope.meta);
-        let turn = TURN
-            .scope(info, grain.__handle(ctx, envelope.call))
-            .instrument(span);
-        AssertUnwindSafe(turn)
-            .catch_unwind()
-            .await
-            .map_err(|payload| panic_message(&*payload))
+        self.guarded(
+            method,
+            false,
+            envelope.meta,
+            grain.__handle(ctx, envelope.call),
+        )
+        .await
     }
 
     /// Runs one interleavable turn for [`interleave`](Self::interleave).
@@ -318,15 +323,13 @@ impl<G: Grain> Activation<G> {
         envelope: Envelope<G>,
     ) -> Result<(), String> {
         let method = G::__method(&envelope.call);
-        let span = tracing::debug_span!("turn", grain = %self.id, method, correlation_id = envelope.meta.correlation, interleaved = true);
-        let info = self.turn_info(method, true, envelope.meta);
-        let turn = TURN
-            .scope(info, grain.__handle_shared(ctx, envelope.call))
-            .instrument(span);
-        AssertUnwindSafe(turn)
-            .catch_unwind()
-            .await
-            .map_err(|payload| panic_message(&*payload))
+        self.guarded(
+            method,
+            true,
+            envelope.meta,
+            grain.__handle_shared(ctx, envelope.call),
+        )
+        .await
     }
 
     /// Runs `first` and every interleavable call that reaches the head of the mailbox while it
@@ -399,23 +402,16 @@ impl<G: Grain> Activation<G> {
     /// Runs `on_deactivate` and retires; messages that arrived meanwhile go to a fresh activation.
     async fn deactivate(self: &Arc<Self>, mut grain: Box<G>, ctx: &GrainContext<G>) {
         self.abort_timers();
-        let info = self.turn_info(
-            "on_deactivate",
-            false,
-            CallMeta {
-                deadline: None,
-                correlation: 0,
-                chain: None,
-                timer_of: None,
-            },
-        );
-        let hook = TURN.scope(info, grain.__on_deactivate(ctx));
-        if let Err(payload) = AssertUnwindSafe(hook).catch_unwind().await {
+        let hook = grain.__on_deactivate(ctx);
+        if let Err(message) = self
+            .guarded("on_deactivate", false, CallMeta::internal(), hook)
+            .await
+        {
             self.catalog
                 .counters()
                 .panics
                 .fetch_add(1, Ordering::Relaxed);
-            tracing::error!(grain = %self.id, "on_deactivate panicked: {}", panic_message(&*payload));
+            tracing::error!(grain = %self.id, "on_deactivate panicked: {message}");
         }
         drop(grain);
         self.catalog
