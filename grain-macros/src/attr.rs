@@ -1,7 +1,8 @@
 //! The options of `#[grain(...)]` on a struct.
 
 use proc_macro2::TokenStream;
-use syn::spanned::Spanned;
+use syn::meta::ParseNestedMeta;
+use syn::parse::Parse;
 use syn::{LitBool, LitInt, LitStr};
 
 /// Options given to `#[grain(...)]` on the struct.
@@ -29,7 +30,10 @@ impl GrainAttr {
             seen.push(name.clone());
             match name.as_str() {
                 "kind" => {
-                    let kind: LitStr = meta.value()?.parse()?;
+                    let kind: LitStr = value(
+                        &meta,
+                        "kind takes a string, such as `kind = \"bank.Account\"`",
+                    )?;
                     if kind.value().trim().is_empty() || kind.value().contains('/') {
                         return Err(syn::Error::new(
                             kind.span(),
@@ -39,11 +43,17 @@ impl GrainAttr {
                     attr.kind = Some(kind);
                 }
                 "idle_timeout" => {
-                    let text: LitStr = meta.value()?.parse()?;
+                    let text: LitStr = value(
+                        &meta,
+                        "idle_timeout takes a string, such as `idle_timeout = \"30s\"`",
+                    )?;
                     attr.idle_timeout_ms = Some(parse_duration_ms(&text)?);
                 }
                 "mailbox_capacity" => {
-                    let capacity: LitInt = meta.value()?.parse()?;
+                    let capacity: LitInt = value(
+                        &meta,
+                        "mailbox_capacity takes a whole number, such as `mailbox_capacity = 1000`",
+                    )?;
                     let value: usize = capacity.base10_parse()?;
                     if value == 0 {
                         return Err(syn::Error::new(
@@ -55,7 +65,8 @@ impl GrainAttr {
                 }
                 "reentrant" => {
                     attr.reentrant = if meta.input.peek(syn::Token![=]) {
-                        meta.value()?.parse::<LitBool>()?.value
+                        value::<LitBool>(&meta, "reentrant takes `true` or `false`, or no value")?
+                            .value
                     } else {
                         true
                     };
@@ -71,6 +82,14 @@ impl GrainAttr {
         syn::parse::Parser::parse2(parser, tokens)?;
         Ok(attr)
     }
+}
+
+/// Parses the value after `name =`, or fails with `expected` on the value's tokens.
+fn value<T: Parse>(meta: &ParseNestedMeta<'_>, expected: &str) -> syn::Result<T> {
+    let input = meta.value()?;
+    input
+        .parse()
+        .map_err(|error| syn::Error::new(error.span(), expected))
 }
 
 /// Parses `"500ms"`, `"30s"`, `"10m"` or `"2h"` into milliseconds.
@@ -93,6 +112,10 @@ fn parse_duration_ms(text: &LitStr) -> syn::Result<u64> {
         (Some(n), Some(scale)) if n > 0 => n
             .checked_mul(scale)
             .ok_or_else(|| syn::Error::new(text.span(), "idle_timeout is too large")),
+        (Some(0), Some(_)) => Err(syn::Error::new(
+            text.span(),
+            "idle_timeout must be longer than zero; to keep activations for long, use a large value such as \"24h\"",
+        )),
         _ => Err(syn::Error::new(
             text.span(),
             format!(
@@ -108,8 +131,8 @@ pub(crate) fn expect_empty(tokens: TokenStream) -> syn::Result<()> {
     if tokens.is_empty() {
         return Ok(());
     }
-    Err(syn::Error::new(
-        tokens.span(),
+    Err(syn::Error::new_spanned(
+        tokens,
         "options go on the struct's #[grain(...)], not on the impl block",
     ))
 }

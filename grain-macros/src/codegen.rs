@@ -15,7 +15,10 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
     let call = format_ident!("__{}Call", name);
     let methods_ty = format_ident!("{}Ref", name);
     let tell_ty = format_ident!("{}Tell", name);
-    let rt = quote!(::grain_runtime::__private);
+    // Generated code is located at the grain's type in `impl Type`: an error it causes, such as
+    // the struct lacking `#[grain]`, points there rather than at the attribute.
+    let span = Span::call_site().located_at(ty.span());
+    let rt = quote_spanned!(span=> ::grain_runtime::__private);
 
     let variants = grain.methods.iter().map(|m| {
         let ident = &m.ident;
@@ -42,18 +45,20 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
         }
     });
     let interleave_arms = grain.methods.iter().map(|m| {
-        let (pattern, _) = pattern(&call, m);
+        let ident = &m.ident;
+        let pattern = quote!(#call::#ident(..));
         let interleaves = if m.mutable {
             quote!(false)
         } else if m.reentrant {
             quote!(true)
         } else {
-            quote!(<#ty as #rt::GrainSpec>::OPTIONS.reentrant)
+            quote!(__reentrant::<Self>())
         };
         quote!(#pattern => #interleaves,)
     });
     let method_arms = grain.methods.iter().map(|m| {
-        let (pattern, _) = pattern(&call, m);
+        let ident = &m.ident;
+        let pattern = quote!(#call::#ident(..));
         let text = m.ident.to_string();
         quote!(#pattern => #text,)
     });
@@ -80,7 +85,7 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
         "The tell methods of [`{name}`], from `VirtualActorRef::<{name}>::tell`: each queues its call and returns."
     );
 
-    quote! {
+    quote_spanned! {span=>
         #block
 
         #(#assertions)*
@@ -160,13 +165,19 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
             }
 
             fn __interleaves(call: &Self::Call) -> bool {
-                match call {
+                // Through a generic function, so that a struct lacking `#[grain]` is not
+                // reported once more for each method.
+                #[allow(dead_code)]
+                fn __reentrant<G: #rt::Grain>() -> bool {
+                    G::OPTIONS.reentrant
+                }
+                match *call {
                     #(#interleave_arms)*
                 }
             }
 
             fn __method(call: &Self::Call) -> &'static str {
-                match call {
+                match *call {
                     #(#method_arms)*
                 }
             }
@@ -183,7 +194,7 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
 fn value_types(m: &Method) -> impl Iterator<Item = &syn::Type> {
     m.args.iter().filter_map(|arg| match arg {
         Arg::Value(ty) => Some(&**ty),
-        Arg::Context => None,
+        Arg::Context(_) => None,
     })
 }
 
@@ -212,7 +223,7 @@ fn dispatch_arm(call: &Ident, m: &Method) -> TokenStream {
     let (pattern, names) = pattern(call, m);
     let mut values = names.iter();
     let args = m.args.iter().map(|arg| match arg {
-        Arg::Context => quote!(ctx),
+        Arg::Context(span) => quote_spanned!(*span=> ctx),
         Arg::Value(_) => {
             let name = values.next();
             quote!(#name)

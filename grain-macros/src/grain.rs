@@ -17,13 +17,16 @@ pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStr
              define one struct per kind instead",
         ))
     };
-    let options = match (options, generics) {
-        (Ok(options), Ok(())) => options,
+    // A bad option still declares the grain, with default options, so the impl block's expansion
+    // does not add "not declared as a grain" errors to the one about the option.
+    let (options, options_error) = match (options, generics) {
+        (Ok(options), Ok(())) => (options, None),
+        (Err(e), Ok(())) => (GrainAttr::default(), Some(e)),
         (Err(mut a), Err(b)) => {
             a.combine(b);
             return Err(a);
         }
-        (Err(e), _) | (_, Err(e)) => return Err(e),
+        (Ok(_), Err(e)) => return Err(e),
     };
     let ident = &def.ident;
     let kind = options
@@ -38,6 +41,7 @@ pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStr
         None => quote!(::core::option::Option::None),
     };
     let reentrant = options.reentrant;
+    let options_error = options_error.map(syn::Error::into_compile_error);
     Ok(quote! {
         #def
 
@@ -50,5 +54,7 @@ pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStr
                     reentrant: #reentrant,
                 };
         }
+
+        #options_error
     })
 }

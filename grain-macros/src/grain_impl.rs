@@ -5,7 +5,7 @@
 //! lifecycle hooks. Other items (private helpers, associated functions, constants) are left as
 //! they are. Validation happens here, so code generation never re-checks.
 
-use proc_macro2::{Ident, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{
@@ -60,8 +60,9 @@ pub(crate) struct Method {
 
 /// One parameter of a grain method, in declaration order.
 pub(crate) enum Arg {
-    /// The `ctx: &GrainContext<Self>` parameter, supplied by the runtime.
-    Context,
+    /// The `ctx: &GrainContext<Self>` parameter, supplied by the runtime; the span is the
+    /// parameter's name, where a type mismatch is reported.
+    Context(Span),
     /// A value the caller passes.
     Value(Box<Type>),
 }
@@ -77,11 +78,24 @@ pub(crate) fn expand(attr_tokens: TokenStream, block: ItemImpl) -> syn::Result<T
         errors.push(e);
     }
     let span = block.self_ty.span();
-    let parsed = parse(block, &mut errors);
-    errors.finish()?;
-    parsed
-        .map(|grain| codegen::expand(&grain))
-        .ok_or_else(|| syn::Error::new(span, "#[grain] could not read this impl block"))
+    match parse(block, &mut errors) {
+        // Mistakes inside single methods or hooks leave the rest of the grain usable: it is
+        // generated without them, so the only errors are the ones about the mistakes.
+        Some(grain) => {
+            let mut tokens = codegen::expand(&grain);
+            if let Err(error) = errors.finish() {
+                tokens.extend(error.into_compile_error());
+            }
+            Ok(tokens)
+        }
+        None => {
+            errors.finish()?;
+            Err(syn::Error::new(
+                span,
+                "#[grain] could not read this impl block",
+            ))
+        }
+    }
 }
 
 /// The impl block with the `#[reentrant]` markers removed, as emitted next to an error.
@@ -110,7 +124,10 @@ impl Errors {
     }
 }
 
+/// Reads the block; `None` when the block as a whole cannot be a grain's (a trait impl, a
+/// generic impl), in which case nothing is generated.
 fn parse(block: ItemImpl, errors: &mut Errors) -> Option<GrainImpl> {
+    let whole_ok = block.trait_.is_none() && block.generics.params.is_empty();
     if let Some((path, _)) = &block.trait_ {
         errors.push(syn::Error::new_spanned(
             path,
@@ -165,13 +182,21 @@ fn parse(block: ItemImpl, errors: &mut Errors) -> Option<GrainImpl> {
                 grain.methods.push(method);
             }
         } else if let Some(marker) = marker {
+            let why = if f.sig.receiver().is_none() {
+                "it takes no `self`"
+            } else {
+                "it is not `pub`"
+            };
             errors.push(syn::Error::new_spanned(
                 marker,
-                "#[reentrant] marks a grain method: a `pub async fn` taking `&self`",
+                format!(
+                    "#[reentrant] marks a grain method, and `{name}` is not one because {why}; \
+                     make it a `pub async fn` taking `&self`, or remove #[reentrant]"
+                ),
             ));
         }
     }
-    Some(grain)
+    whole_ok.then_some(grain)
 }
 
 /// A `pub` function with a receiver is a grain method; anything else is left alone.
@@ -230,17 +255,35 @@ fn check_not_generic(f: &ImplItemFn, errors: &mut Errors) -> bool {
     false
 }
 
-fn is_context(ty: &Type) -> bool {
-    let Type::Reference(reference) = ty else {
-        return false;
+/// Whether a parameter is the runtime's `ctx: &GrainContext<Self>`; an error if it names
+/// `GrainContext` but is not a shared reference to it.
+fn is_context(ty: &Type) -> syn::Result<bool> {
+    let (reference, inner) = match ty {
+        Type::Reference(reference) => (Some(reference), &*reference.elem),
+        other => (None, other),
     };
-    let Type::Path(path) = &*reference.elem else {
-        return false;
+    let Type::Path(path) = inner else {
+        return Ok(false);
     };
-    path.path
+    let names_context = path
+        .path
         .segments
         .last()
-        .is_some_and(|segment| segment.ident == "GrainContext")
+        .is_some_and(|segment| segment.ident == "GrainContext");
+    if !names_context {
+        return Ok(false);
+    }
+    match reference {
+        Some(reference) if reference.mutability.is_none() => Ok(true),
+        Some(_) => Err(syn::Error::new_spanned(
+            ty,
+            "the context is shared by the turns of an activation: take `ctx: &GrainContext<Self>`, without `mut`",
+        )),
+        None => Err(syn::Error::new_spanned(
+            ty,
+            "the context belongs to the runtime: take it by reference, `ctx: &GrainContext<Self>`",
+        )),
+    }
 }
 
 fn parse_hook(f: &ImplItemFn, errors: &mut Errors) -> Option<Hook> {
@@ -257,11 +300,19 @@ fn parse_hook(f: &ImplItemFn, errors: &mut Errors) -> Option<Hook> {
     let mut takes_ctx = false;
     let mut args_ok = true;
     for arg in f.sig.inputs.iter().skip(1) {
-        match arg {
-            FnArg::Typed(typed) if is_context(&typed.ty) && !takes_ctx => takes_ctx = true,
-            other => {
+        let context = match arg {
+            FnArg::Typed(typed) => is_context(&typed.ty),
+            FnArg::Receiver(_) => Ok(false),
+        };
+        match context {
+            Ok(true) if !takes_ctx => takes_ctx = true,
+            Err(error) => {
+                errors.push(error);
+                args_ok = false;
+            }
+            _ => {
                 errors.push(syn::Error::new_spanned(
-                    other,
+                    arg,
                     "lifecycle hooks take no arguments besides `ctx: &GrainContext<Self>`",
                 ));
                 args_ok = false;
@@ -271,7 +322,7 @@ fn parse_hook(f: &ImplItemFn, errors: &mut Errors) -> Option<Hook> {
     if let ReturnType::Type(_, ty) = &f.sig.output {
         errors.push(syn::Error::new_spanned(
             ty,
-            "lifecycle hooks return nothing",
+            "lifecycle hooks return nothing; remove the return type",
         ));
         args_ok = false;
     }
@@ -308,13 +359,21 @@ fn parse_method(
     let mut has_ctx = false;
     for arg in f.sig.inputs.iter().skip(1) {
         let FnArg::Typed(typed) = arg else { continue };
-        if is_context(&typed.ty) {
+        let context = is_context(&typed.ty).unwrap_or_else(|error| {
+            errors.push(error);
+            ok = false;
+            true
+        });
+        if context {
             if has_ctx {
-                errors.push(syn::Error::new_spanned(typed, "`ctx` is declared twice"));
+                errors.push(syn::Error::new_spanned(
+                    typed,
+                    "a grain method takes `&GrainContext<Self>` at most once",
+                ));
                 ok = false;
             }
             has_ctx = true;
-            args.push(Arg::Context);
+            args.push(Arg::Context(typed.pat.span()));
             continue;
         }
         match check_value_type(&typed.ty, "argument") {
@@ -355,14 +414,14 @@ fn parse_method(
 /// Rejects the types a message can never carry; serializability is checked by the compiler.
 fn check_value_type(ty: &Type, what: &str) -> syn::Result<()> {
     match ty {
-        Type::Reference(_) => Err(syn::Error::new(
-            ty.span(),
+        Type::Reference(_) => Err(syn::Error::new_spanned(
+            ty,
             format!(
                 "a grain method {what} must be owned: a message outlives the caller's borrow, so use an owned type such as `String` or `Vec<T>`"
             ),
         )),
-        Type::ImplTrait(_) => Err(syn::Error::new(
-            ty.span(),
+        Type::ImplTrait(_) => Err(syn::Error::new_spanned(
+            ty,
             format!(
                 "a grain method {what} cannot be `impl Trait`: messages need one concrete, serializable type"
             ),

@@ -11,7 +11,7 @@ mod grain_impl;
 
 use proc_macro::TokenStream;
 use proc_macro2::TokenStream as TokenStream2;
-use quote::ToTokens;
+use quote::{ToTokens, quote};
 
 /// Declares a grain: on a struct (with options) and on its inherent `impl` block.
 ///
@@ -38,18 +38,45 @@ pub fn grain(attr: TokenStream, item: TokenStream) -> TokenStream {
             let untouched = grain_impl::without_markers(block.clone());
             expand_with(untouched, || grain_impl::expand(attr, block))
         }
-        Ok(other) => syn::Error::new_spanned(
-            other,
-            "#[grain] goes on a struct and on that struct's inherent impl block",
-        )
-        .into_compile_error()
-        .into(),
+        Ok(other) => {
+            let error = wrong_item(&other);
+            let mut out = other.into_token_stream();
+            out.extend(error.into_compile_error());
+            out.into()
+        }
         Err(error) => {
             let mut out = item;
             out.extend(error.into_compile_error());
             out.into()
         }
     }
+}
+
+/// The error for `#[grain]` on an item that is neither a struct nor an impl block, spanned on the
+/// item's keyword and name rather than on its whole body.
+fn wrong_item(item: &syn::Item) -> syn::Error {
+    fn head(keyword: impl ToTokens, ident: &syn::Ident) -> TokenStream2 {
+        quote!(#keyword #ident)
+    }
+    let (head, what) = match item {
+        syn::Item::Enum(e) => (head(e.enum_token, &e.ident), "an enum"),
+        syn::Item::Union(u) => (head(u.union_token, &u.ident), "a union"),
+        syn::Item::Trait(t) => (head(t.trait_token, &t.ident), "a trait"),
+        syn::Item::Fn(f) => (head(f.sig.fn_token, &f.sig.ident), "a function"),
+        other => (other.to_token_stream(), "this item"),
+    };
+    let hint = match item {
+        syn::Item::Enum(_) | syn::Item::Union(_) => {
+            "; to keep it as a grain's state, make it a field of a `#[grain]` struct"
+        }
+        _ => "",
+    };
+    syn::Error::new_spanned(
+        head,
+        format!(
+            "#[grain] goes on a struct and on that struct's inherent impl block, not on {what}{hint}"
+        ),
+    )
 }
 
 /// Runs an expansion; on error, emits the item unchanged next to the error so the rest of the

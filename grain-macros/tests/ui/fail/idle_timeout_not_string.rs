@@ -1,0 +1,14 @@
+use grain_runtime::prelude::*;
+
+#[grain(idle_timeout = 30)]
+#[derive(Default)]
+pub struct Counter;
+
+#[grain]
+impl Counter {
+    pub async fn get(&self) -> u64 {
+        0
+    }
+}
+
+fn main() {}
