@@ -114,6 +114,9 @@ pub(crate) struct CallMeta {
     pub(crate) chain: Option<Arc<ChainLink>>,
     /// The activation whose timer sent this message; such messages do not keep a grain active.
     pub(crate) timer_of: Option<u64>,
+    /// The activation whose turn sent this message, if one did: the sender whose order the
+    /// mailbox keeps.
+    pub(crate) sender: Option<u64>,
 }
 
 impl CallMeta {
@@ -124,7 +127,21 @@ impl CallMeta {
             correlation: new_correlation_id(),
             chain: None,
             timer_of: None,
+            sender: None,
         }
+    }
+
+    /// Whether an interleaved turn of `grain` is waiting, through the chain of asks, on this call:
+    /// such a call must not queue behind calls that wait for that turn to end.
+    pub(crate) fn awaited_by_interleaved_turn_of(&self, grain: &GrainId) -> bool {
+        let mut link = self.chain.as_deref();
+        while let Some(l) = link {
+            if l.interleaving && &l.grain == grain {
+                return true;
+            }
+            link = l.parent.as_deref();
+        }
+        false
     }
 }
 
@@ -138,6 +155,8 @@ pub(crate) struct ChainLink {
 
 /// What the running turn knows about itself, for calls it makes.
 pub(crate) struct TurnInfo {
+    /// The generation of the activation running the turn: the sender of the calls it makes.
+    pub(crate) activation: u64,
     pub(crate) grain: GrainId,
     pub(crate) method: &'static str,
     pub(crate) interleaving: bool,
@@ -191,14 +210,15 @@ pub(crate) fn outgoing(
             interleaving: turn.interleaving,
             parent: turn.chain.clone(),
         });
-        (turn.correlation, waiting)
+        (turn.correlation, turn.activation, waiting)
     });
-    let Ok((correlation, waiting)) = from_turn else {
+    let Ok((correlation, sender, waiting)) = from_turn else {
         return Ok(CallMeta {
             deadline,
             correlation: new_correlation_id(),
             chain: None,
             timer_of,
+            sender: None,
         });
     };
     if !is_ask {
@@ -207,6 +227,7 @@ pub(crate) fn outgoing(
             correlation,
             chain: None,
             timer_of,
+            sender: Some(sender),
         });
     }
     let mut link = Some(&waiting);
@@ -225,6 +246,7 @@ pub(crate) fn outgoing(
         correlation,
         chain: Some(waiting),
         timer_of,
+        sender: Some(sender),
     })
 }
 

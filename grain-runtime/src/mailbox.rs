@@ -1,8 +1,15 @@
-//! The queue of one activation: calls in arrival order.
+//! The queue of one activation: calls in arrival order, call-backs first.
 //!
 //! A mailbox holds no task and no channel: it is a plain queue inside the activation, and the
 //! activation's turn loop runs only while the queue has work. That is what keeps an idle
 //! activation small.
+//!
+//! A *call-back* is an interleavable call that an interleaved turn of this grain waits on, directly
+//! or through other grains (`A.read -> B.fetch -> A.read`). It goes ahead of the calls already
+//! queued: an exclusive call among them waits for that turn to end, and the turn waits for the
+//! call-back, so queueing it behind them would leave all three waiting until their deadlines. A
+//! call-back never overtakes an earlier call from its own sender (the activation that sent it), so
+//! each sender's calls still run in send order.
 
 use std::collections::VecDeque;
 
@@ -10,6 +17,7 @@ use tokio::time::Instant;
 
 use crate::call::{CallMeta, Fault};
 use crate::grain::Grain;
+use crate::id::GrainId;
 
 /// A call on its way to a grain, with its routing metadata.
 pub(crate) struct Envelope<G: Grain> {
@@ -28,8 +36,10 @@ impl<G: Grain> Envelope<G> {
     }
 }
 
-/// A bounded FIFO of messages for one activation.
+/// A bounded FIFO of messages for one activation, with call-backs ahead of the rest.
 pub(crate) struct Mailbox<G: Grain> {
+    /// Call-backs, handled before `queue`.
+    call_backs: VecDeque<Envelope<G>>,
     queue: VecDeque<Envelope<G>>,
 }
 
@@ -39,59 +49,88 @@ const RETAINED_SLOTS: usize = 16;
 impl<G: Grain> Mailbox<G> {
     pub(crate) fn new() -> Self {
         Self {
+            call_backs: VecDeque::new(),
             queue: VecDeque::new(),
         }
     }
 
-    /// Queues a call; one beyond `capacity` is handed back.
+    /// Queues a call for grain `owner`; one beyond `capacity` is handed back.
     pub(crate) fn push(
         &mut self,
         envelope: Envelope<G>,
         capacity: usize,
+        owner: &GrainId,
     ) -> Result<(), Envelope<G>> {
-        if self.queue.len() >= capacity {
+        if self.len() >= capacity {
             return Err(envelope);
         }
-        self.queue.push_back(envelope);
+        if self.is_call_back(&envelope, owner) {
+            self.call_backs.push_back(envelope);
+        } else {
+            self.queue.push_back(envelope);
+        }
         Ok(())
     }
 
+    /// Whether `envelope` is a call-back to `owner` with no earlier call from its sender queued.
+    fn is_call_back(&self, envelope: &Envelope<G>, owner: &GrainId) -> bool {
+        G::__interleaves(&envelope.call)
+            && envelope.meta.awaited_by_interleaved_turn_of(owner)
+            && !self
+                .queue
+                .iter()
+                .any(|queued| queued.meta.sender == envelope.meta.sender)
+    }
+
     pub(crate) fn pop(&mut self) -> Option<Envelope<G>> {
-        self.queue.pop_front()
+        self.call_backs
+            .pop_front()
+            .or_else(|| self.queue.pop_front())
+    }
+
+    /// Whether call-backs are queued; they come out of [`pop`](Self::pop) first.
+    pub(crate) fn has_call_backs(&self) -> bool {
+        !self.call_backs.is_empty()
     }
 
     pub(crate) fn front(&self) -> Option<&Envelope<G>> {
-        self.queue.front()
+        self.call_backs.front().or_else(|| self.queue.front())
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.queue.len()
+        self.call_backs.len() + self.queue.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.queue.is_empty()
+        self.call_backs.is_empty() && self.queue.is_empty()
     }
 
-    /// Frees the buffer of a drained queue that once held a burst.
+    /// Frees the buffers of a drained mailbox that once held a burst.
     pub(crate) fn shrink_when_empty(&mut self) {
-        if self.queue.is_empty() && self.queue.capacity() > RETAINED_SLOTS {
-            self.queue = VecDeque::new();
+        for queue in [&mut self.call_backs, &mut self.queue] {
+            if queue.is_empty() && queue.capacity() > RETAINED_SLOTS {
+                *queue = VecDeque::new();
+            }
         }
     }
 
     /// Empties the mailbox for a successor activation: keeps calls in order and drops the ticks
     /// of timers that belonged to activation `generation`, since those timers stopped with it.
     pub(crate) fn take_for_successor(&mut self, generation: u64) -> Mailbox<G> {
-        let queue = std::mem::take(&mut self.queue)
+        let queue = std::mem::take(&mut self.call_backs)
             .into_iter()
+            .chain(std::mem::take(&mut self.queue))
             .filter(|envelope| envelope.meta.timer_of != Some(generation))
             .collect();
-        Mailbox { queue }
+        Mailbox {
+            call_backs: VecDeque::new(),
+            queue,
+        }
     }
 
     /// Fails every queued call with `fault`.
     pub(crate) fn fail_all(self, fault: impl Fn() -> Fault) {
-        for envelope in self.queue {
+        for envelope in self.call_backs.into_iter().chain(self.queue) {
             envelope.fail(fault());
         }
     }

@@ -145,7 +145,7 @@ impl<G: Grain> Activation<G> {
         }
         if inner
             .mailbox
-            .push(envelope, self.catalog.settings().mailbox_capacity)
+            .push(envelope, self.catalog.settings().mailbox_capacity, &self.id)
             .is_err()
         {
             return Err(Rejected::Full);
@@ -190,16 +190,14 @@ impl<G: Grain> Activation<G> {
                 }
             },
         };
-        let mut handled = 0;
         let mut kept_alive = false;
         let outcome = loop {
             let envelope = {
                 let mut inner = self.lock();
-                match inner.mailbox.pop() {
+                match self.take(&mut inner) {
                     Some(envelope) => envelope,
                     None if inner.deactivate_on_idle || !self.catalog.accepting() => {
                         inner.status = ActivationStatus::Deactivating;
-                        inner.handled += handled;
                         break Ok(());
                     }
                     None => {
@@ -209,14 +207,10 @@ impl<G: Grain> Activation<G> {
                         if kept_alive {
                             inner.last_active = Instant::now();
                         }
-                        inner.handled += handled;
-                        drop(inner);
-                        self.count_handled(handled);
                         return;
                     }
                 }
             };
-            handled += 1;
             kept_alive |= envelope.meta.timer_of != Some(self.generation);
             if envelope.expired(Instant::now()) {
                 self.expire(envelope);
@@ -228,24 +222,24 @@ impl<G: Grain> Activation<G> {
                 self.turn(&mut grain, &ctx, envelope).await
             };
             if let Err(message) = result {
-                self.lock().handled += handled;
                 break Err(message);
             }
         };
-        self.count_handled(handled);
         match outcome {
             Ok(()) => self.deactivate(grain, &ctx).await,
             Err(message) => self.discard(grain, message),
         }
     }
 
-    fn count_handled(&self, handled: u64) {
-        if handled > 0 {
-            self.catalog
-                .counters()
-                .messages_handled
-                .fetch_add(handled, Ordering::Relaxed);
-        }
+    /// Takes the next call from the mailbox, counting it as handled.
+    fn take(&self, inner: &mut Inner<G>) -> Option<Envelope<G>> {
+        let envelope = inner.mailbox.pop()?;
+        inner.handled += 1;
+        self.catalog
+            .counters()
+            .messages_handled
+            .fetch_add(1, Ordering::Relaxed);
+        Some(envelope)
     }
 
     fn expire(&self, envelope: Envelope<G>) {
@@ -268,6 +262,7 @@ impl<G: Grain> Activation<G> {
     ) -> Result<(), String> {
         let span = tracing::debug_span!("turn", grain = %self.id, method, correlation_id = meta.correlation, interleaved = interleaving);
         let info = TurnInfo {
+            activation: self.generation,
             grain: self.id.clone(),
             method,
             interleaving,
@@ -335,6 +330,9 @@ impl<G: Grain> Activation<G> {
     /// Runs `first` and every interleavable call that reaches the head of the mailbox while it
     /// runs, side by side on shared state, until all of them are done. An exclusive call at the
     /// head waits until then.
+    ///
+    /// If one of them panics, the others run to their end, admitting only the call-backs they wait
+    /// on, before the error (the first panic message) is returned.
     async fn interleave(
         &self,
         grain: &G,
@@ -343,48 +341,43 @@ impl<G: Grain> Activation<G> {
     ) -> Result<(), String> {
         let mut turns = FuturesUnordered::new();
         turns.push(self.shared_turn(grain, ctx, first));
-        let mut admitted = 0;
-        let result = std::future::poll_fn(|cx| {
+        let mut panicked = None;
+        std::future::poll_fn(|cx| {
             loop {
                 {
                     let mut inner = self.lock();
-                    inner.waker = None;
-                    loop {
-                        let interleaves = match inner.mailbox.front() {
-                            Some(envelope) => G::__interleaves(&envelope.call),
-                            None => {
-                                inner.waker = Some(cx.waker().clone());
-                                false
-                            }
-                        };
-                        if !interleaves {
+                    while inner
+                        .mailbox
+                        .front()
+                        .is_some_and(|envelope| G::__interleaves(&envelope.call))
+                        && (panicked.is_none() || inner.mailbox.has_call_backs())
+                    {
+                        let Some(envelope) = self.take(&mut inner) else {
                             break;
-                        }
-                        if let Some(envelope) = inner.mailbox.pop() {
-                            admitted += 1;
-                            if envelope.expired(Instant::now()) {
-                                self.expire(envelope);
-                            } else {
-                                turns.push(self.shared_turn(grain, ctx, envelope));
-                            }
+                        };
+                        if envelope.expired(Instant::now()) {
+                            self.expire(envelope);
+                        } else {
+                            turns.push(self.shared_turn(grain, ctx, envelope));
                         }
                     }
+                    // Woken by the next message, which may be admitted or be a call-back.
+                    inner.waker = Some(cx.waker().clone());
                 }
                 match turns.poll_next_unpin(cx) {
                     Poll::Ready(Some(Ok(()))) => continue,
-                    Poll::Ready(Some(Err(message))) => return Poll::Ready(Err(message)),
-                    Poll::Ready(None) => return Poll::Ready(Ok(())),
+                    Poll::Ready(Some(Err(message))) => {
+                        panicked.get_or_insert(message);
+                        continue;
+                    }
+                    Poll::Ready(None) => return Poll::Ready(()),
                     Poll::Pending => return Poll::Pending,
                 }
             }
         })
         .await;
-        let mut inner = self.lock();
-        inner.waker = None;
-        inner.handled += admitted;
-        drop(inner);
-        self.count_handled(admitted);
-        result
+        self.lock().waker = None;
+        panicked.map_or(Ok(()), Err)
     }
 
     /// Drops the grain after a panicking turn; queued messages go to a fresh activation.
