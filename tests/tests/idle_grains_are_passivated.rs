@@ -224,3 +224,47 @@ async fn deactivate_on_idle_waits_for_queued_calls() {
     eventually("the deactivation", || silo.stats().live_activations == 0).await;
     assert_eq!(log.events(), ["deactivate Brief/\"b\" at 111"]);
 }
+
+/// Reentrant, with a slow timer tick that other calls interleave with.
+#[grain(idle_timeout = "100ms", reentrant)]
+#[derive(Default)]
+pub struct Watch;
+
+#[grain]
+impl Watch {
+    /// Ticks once, 50 ms from now.
+    pub async fn start(&mut self, ctx: &GrainContext<Self>) {
+        ctx.register_timer(Duration::from_millis(50), Duration::from_secs(3600), |me| {
+            me.tell().slow_tick()
+        });
+    }
+
+    /// A tick that takes 300 ms.
+    pub async fn slow_tick(&self) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    /// Answers at once; interleaves with the tick.
+    pub async fn read(&self) -> u8 {
+        7
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_interleaved_with_a_timer_tick_restarts_the_idle_clock() {
+    let silo = silo().register::<Watch>().start().await.unwrap();
+    let watch = silo.grain::<Watch>("w");
+    let started = tokio::time::Instant::now();
+    watch.start().await.unwrap();
+    tokio::time::sleep_until(started + Duration::from_millis(200)).await;
+    assert_eq!(watch.read().await.unwrap(), 7, "read runs beside the tick");
+    // The tick ends at 350 ms. Counting only the tick, the grain was last active at 0 ms and
+    // would be passivated at once; counting the read, it stays until 450 ms.
+    tokio::time::sleep_until(started + Duration::from_millis(400)).await;
+    let stats = silo.activation_stats(&watch).expect("still active at 400 ms");
+    assert_eq!(stats.status, ActivationStatus::Idle);
+    eventually("passivated after the idle timeout", || {
+        silo.activation_stats(&watch).is_none()
+    })
+    .await;
+}

@@ -100,6 +100,8 @@ struct Inner<G: Grain> {
     grain: Option<Box<G>>,
     handled: u64,
     last_active: Instant,
+    /// Whether a call other than this activation's own timer ticks was taken since it was last idle.
+    kept_alive: bool,
     /// The turn loop, parked while interleaved turns wait and the mailbox is empty.
     waker: Option<Waker>,
     timers: Vec<AbortHandle>,
@@ -118,6 +120,7 @@ impl<G: Grain> Activation<G> {
                 grain: None,
                 handled: 0,
                 last_active: Instant::now(),
+                kept_alive: false,
                 waker: None,
                 timers: Vec::new(),
                 deactivate_on_idle: false,
@@ -190,7 +193,6 @@ impl<G: Grain> Activation<G> {
                 }
             },
         };
-        let mut kept_alive = false;
         let outcome = loop {
             let envelope = {
                 let mut inner = self.lock();
@@ -204,14 +206,13 @@ impl<G: Grain> Activation<G> {
                         inner.mailbox.shrink_when_empty();
                         inner.grain = Some(grain);
                         inner.status = ActivationStatus::Idle;
-                        if kept_alive {
+                        if std::mem::take(&mut inner.kept_alive) {
                             inner.last_active = Instant::now();
                         }
                         return;
                     }
                 }
             };
-            kept_alive |= envelope.meta.timer_of != Some(self.generation);
             if envelope.expired(Instant::now()) {
                 self.expire(envelope);
                 continue;
@@ -231,10 +232,12 @@ impl<G: Grain> Activation<G> {
         }
     }
 
-    /// Takes the next call from the mailbox, counting it as handled.
+    /// Takes the next call from the mailbox, counting it as handled and, unless it is a tick of
+    /// this activation's own timer, as activity that restarts the idle clock.
     fn take(&self, inner: &mut Inner<G>) -> Option<Envelope<G>> {
         let envelope = inner.mailbox.pop()?;
         inner.handled += 1;
+        inner.kept_alive |= envelope.meta.timer_of != Some(self.generation);
         self.catalog
             .counters()
             .messages_handled
