@@ -261,7 +261,9 @@ async fn a_call_interleaved_with_a_timer_tick_restarts_the_idle_clock() {
     // The tick ends at 350 ms. Counting only the tick, the grain was last active at 0 ms and
     // would be passivated at once; counting the read, it stays until 450 ms.
     tokio::time::sleep_until(started + Duration::from_millis(400)).await;
-    let stats = silo.activation_stats(&watch).expect("still active at 400 ms");
+    let stats = silo
+        .activation_stats(&watch)
+        .expect("still active at 400 ms");
     assert_eq!(stats.status, ActivationStatus::Idle);
     eventually("passivated after the idle timeout", || {
         silo.activation_stats(&watch).is_none()
