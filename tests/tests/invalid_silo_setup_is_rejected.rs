@@ -141,3 +141,9 @@ fn starting_outside_a_runtime_is_refused() {
     let result = futures::executor::block_on(Silo::builder().register::<Same>().start());
     assert_eq!(result.err(), Some(SiloError::NoRuntime));
 }
+
+#[tokio::test]
+async fn a_silo_can_be_started_from_a_spawned_task() {
+    let started = tokio::spawn(async { grain_tests::silo().start().await.map(|_| ()) });
+    started.await.unwrap().unwrap();
+}

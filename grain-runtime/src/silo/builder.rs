@@ -24,7 +24,7 @@ struct Defaults {
 }
 
 type Built = (Arc<dyn Any + Send + Sync>, Arc<dyn KindCatalog>);
-type Build = Box<dyn FnOnce(&Defaults, Arc<SiloState>, Weak<SiloShared>) -> Built>;
+type Build = Box<dyn FnOnce(&Defaults, Arc<SiloState>, Weak<SiloShared>) -> Built + Send>;
 
 struct Registration {
     kind: GrainKind,
