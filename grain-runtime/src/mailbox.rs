@@ -26,9 +26,12 @@ pub(crate) struct Envelope<G: Grain> {
 }
 
 impl<G: Grain> Envelope<G> {
-    /// Whether the deadline passed, so the call must not run.
-    pub(crate) fn expired(&self, now: Instant) -> bool {
-        self.meta.deadline.is_some_and(|deadline| deadline <= now)
+    /// Whether the deadline passed, so the call must not run. Reads the clock only for calls
+    /// that have a deadline.
+    pub(crate) fn expired(&self) -> bool {
+        self.meta
+            .deadline
+            .is_some_and(|deadline| deadline <= Instant::now())
     }
 
     pub(crate) fn fail(self, fault: Fault) {

@@ -19,6 +19,7 @@ use crate::grain::Grain;
 use crate::id::{GrainId, GrainKey, GrainKind};
 use crate::mailbox::{Envelope, Mailbox};
 use crate::silo::{SiloShared, SiloState};
+use crate::stats::StripedCounter;
 
 /// The effective settings of one grain kind: its attribute options over the silo defaults.
 #[derive(Debug, Clone, Copy)]
@@ -33,7 +34,7 @@ pub(crate) struct KindSettings {
 pub(crate) struct KindCounters {
     pub(crate) activations: AtomicU64,
     pub(crate) passivations: AtomicU64,
-    pub(crate) messages_handled: AtomicU64,
+    pub(crate) messages_handled: StripedCounter,
     pub(crate) panics: AtomicU64,
     pub(crate) expired: AtomicU64,
     pub(crate) mailbox_full: AtomicU64,

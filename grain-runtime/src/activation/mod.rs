@@ -213,7 +213,7 @@ impl<G: Grain> Activation<G> {
                     }
                 }
             };
-            if envelope.expired(Instant::now()) {
+            if envelope.expired() {
                 self.expire(envelope);
                 continue;
             }
@@ -238,10 +238,7 @@ impl<G: Grain> Activation<G> {
         let envelope = inner.mailbox.pop()?;
         inner.handled += 1;
         inner.kept_alive |= envelope.meta.timer_of != Some(self.generation);
-        self.catalog
-            .counters()
-            .messages_handled
-            .fetch_add(1, Ordering::Relaxed);
+        self.catalog.counters().messages_handled.add(1);
         Some(envelope)
     }
 
@@ -358,7 +355,7 @@ impl<G: Grain> Activation<G> {
                         let Some(envelope) = self.take(&mut inner) else {
                             break;
                         };
-                        if envelope.expired(Instant::now()) {
+                        if envelope.expired() {
                             self.expire(envelope);
                         } else {
                             turns.push(self.shared_turn(grain, ctx, envelope));
