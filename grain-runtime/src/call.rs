@@ -134,14 +134,9 @@ impl CallMeta {
     /// Whether an interleaved turn of `grain` is waiting, through the chain of asks, on this call:
     /// such a call must not queue behind calls that wait for that turn to end.
     pub(crate) fn awaited_by_interleaved_turn_of(&self, grain: &GrainId) -> bool {
-        let mut link = self.chain.as_deref();
-        while let Some(l) = link {
-            if l.interleaving && &l.grain == grain {
-                return true;
-            }
-            link = l.parent.as_deref();
-        }
-        false
+        self.chain
+            .as_deref()
+            .is_some_and(|chain| chain.walk().any(|l| l.interleaving && &l.grain == grain))
     }
 }
 
@@ -151,6 +146,13 @@ pub(crate) struct ChainLink {
     method: &'static str,
     interleaving: bool,
     parent: Option<Arc<ChainLink>>,
+}
+
+impl ChainLink {
+    /// This link, then the turns waiting on it, outermost last.
+    fn walk(&self) -> impl Iterator<Item = &ChainLink> {
+        std::iter::successors(Some(self), |link| link.parent.as_deref())
+    }
 }
 
 /// What the running turn knows about itself, for calls it makes.
@@ -230,16 +232,15 @@ pub(crate) fn outgoing(
             sender: Some(sender),
         });
     }
-    let mut link = Some(&waiting);
-    while let Some(l) = link {
-        if &l.grain == target && !(l.interleaving && interleaves) {
-            return Err(CallError::Deadlock {
-                grain: target.clone(),
-                method,
-                chain: describe_chain(&waiting, target, method),
-            });
-        }
-        link = l.parent.as_ref();
+    if waiting
+        .walk()
+        .any(|l| &l.grain == target && !(l.interleaving && interleaves))
+    {
+        return Err(CallError::Deadlock {
+            grain: target.clone(),
+            method,
+            chain: describe_chain(&waiting, target, method),
+        });
     }
     Ok(CallMeta {
         deadline,
@@ -251,12 +252,7 @@ pub(crate) fn outgoing(
 }
 
 fn describe_chain(waiting: &ChainLink, target: &GrainId, method: &'static str) -> String {
-    let mut links = Vec::new();
-    let mut link = Some(waiting);
-    while let Some(l) = link {
-        links.push(l);
-        link = l.parent.as_deref();
-    }
+    let links: Vec<&ChainLink> = waiting.walk().collect();
     let mut text = String::new();
     for l in links.iter().rev() {
         let _ = write!(text, "{}.{} -> ", l.grain, l.method);
