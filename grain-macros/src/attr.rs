@@ -3,6 +3,7 @@
 use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parse;
+use proc_macro2::Span;
 use syn::{LitBool, LitInt, LitStr};
 
 /// Options given to `#[grain(...)]` on the struct.
@@ -12,9 +13,28 @@ pub(crate) struct GrainAttr {
     pub(crate) idle_timeout_ms: Option<u64>,
     pub(crate) mailbox_capacity: Option<usize>,
     pub(crate) reentrant: bool,
+    pub(crate) persistence: Persistence,
 }
 
-const OPTIONS: &str = "kind, idle_timeout, mailbox_capacity, reentrant";
+/// How the grain's state is kept, with the span of the option that chose it.
+#[derive(Default)]
+pub(crate) enum Persistence {
+    #[default]
+    Volatile,
+    Journaled(Span, SnapshotOptions),
+    Persistent(Span),
+}
+
+/// The options of `journaled(...)`; unset ones take the runtime's defaults.
+#[derive(Default)]
+pub(crate) struct SnapshotOptions {
+    pub(crate) every: Option<u64>,
+    pub(crate) on_deactivate: Option<bool>,
+    pub(crate) prune_events: Option<bool>,
+}
+
+const OPTIONS: &str = "kind, idle_timeout, mailbox_capacity, reentrant, journaled, persistent";
+const SNAPSHOT_OPTIONS: &str = "snapshot_every, snapshot_on_deactivate, prune_events";
 
 impl GrainAttr {
     pub(crate) fn parse(tokens: TokenStream) -> syn::Result<Self> {
@@ -63,6 +83,19 @@ impl GrainAttr {
                     }
                     attr.mailbox_capacity = Some(value);
                 }
+                "journaled" | "persistent" => {
+                    if !matches!(attr.persistence, Persistence::Volatile) {
+                        return Err(meta.error(
+                            "a grain is either `journaled` (event-sourced) or `persistent` (whole state), not both",
+                        ));
+                    }
+                    let span = meta.path.get_ident().map_or_else(Span::call_site, |i| i.span());
+                    attr.persistence = if name == "journaled" {
+                        Persistence::Journaled(span, snapshot_options(&meta)?)
+                    } else {
+                        Persistence::Persistent(span)
+                    };
+                }
                 "reentrant" => {
                     attr.reentrant = if meta.input.peek(syn::Token![=]) {
                         value::<LitBool>(&meta, "reentrant takes `true` or `false`, or no value")?
@@ -82,6 +115,53 @@ impl GrainAttr {
         syn::parse::Parser::parse2(parser, tokens)?;
         Ok(attr)
     }
+}
+
+/// Parses the optional `(snapshot_every = N, ...)` after `journaled`.
+fn snapshot_options(meta: &ParseNestedMeta<'_>) -> syn::Result<SnapshotOptions> {
+    let mut options = SnapshotOptions::default();
+    if !meta.input.peek(syn::token::Paren) {
+        return Ok(options);
+    }
+    meta.parse_nested_meta(|nested| {
+        let name = nested
+            .path
+            .get_ident()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        match name.as_str() {
+            "snapshot_every" if options.every.is_none() => {
+                let every: LitInt = value(
+                    &nested,
+                    "snapshot_every takes a whole number of events, such as `snapshot_every = 100`",
+                )?;
+                let n: u64 = every.base10_parse()?;
+                if n == 0 {
+                    return Err(syn::Error::new(every.span(), "snapshot_every must be at least 1"));
+                }
+                options.every = Some(n);
+            }
+            "snapshot_on_deactivate" if options.on_deactivate.is_none() => {
+                options.on_deactivate = Some(
+                    value::<LitBool>(&nested, "snapshot_on_deactivate takes `true` or `false`")?.value,
+                );
+            }
+            "prune_events" if options.prune_events.is_none() => {
+                options.prune_events =
+                    Some(value::<LitBool>(&nested, "prune_events takes `true` or `false`")?.value);
+            }
+            "snapshot_every" | "snapshot_on_deactivate" | "prune_events" => {
+                return Err(nested.error(format!("`{name}` specified more than once")));
+            }
+            _ => {
+                return Err(nested.error(format!(
+                    "unknown journaled option; expected one of {SNAPSHOT_OPTIONS}"
+                )));
+            }
+        }
+        Ok(())
+    })?;
+    Ok(options)
 }
 
 /// Parses the value after `name =`, or fails with `expected` on the value's tokens.

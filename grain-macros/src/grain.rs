@@ -1,10 +1,10 @@
 //! `#[grain]` on a struct: the grain's kind name and options.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{quote, quote_spanned};
 use syn::ItemStruct;
 
-use crate::attr::GrainAttr;
+use crate::attr::{GrainAttr, Persistence};
 
 pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStream> {
     let options = GrainAttr::parse(attr);
@@ -41,6 +41,27 @@ pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStr
         None => quote!(::core::option::Option::None),
     };
     let reentrant = options.reentrant;
+    let policy = quote!(::grain_runtime::__private::SnapshotPolicy::DEFAULT);
+    let (model, snapshots, marker) = match &options.persistence {
+        Persistence::Volatile => (quote!(Volatile), policy, None),
+        Persistence::Journaled(span, snapshot) => {
+            let every = snapshot.every.map(|n| quote!(every: #n,));
+            let on_deactivate = snapshot.on_deactivate.map(|b| quote!(on_deactivate: #b,));
+            let prune_events = snapshot.prune_events.map(|b| quote!(prune_events: #b,));
+            (
+                quote!(Journaled),
+                quote!(::grain_runtime::__private::SnapshotPolicy {
+                    #every #on_deactivate #prune_events ..#policy
+                }),
+                Some(quote_spanned!(*span=> impl ::grain_runtime::__private::JournaledGrain for #ident {})),
+            )
+        }
+        Persistence::Persistent(span) => (
+            quote!(Saved),
+            policy,
+            Some(quote_spanned!(*span=> impl ::grain_runtime::__private::PersistentGrain for #ident {})),
+        ),
+    };
     let options_error = options_error.map(syn::Error::into_compile_error);
     Ok(quote! {
         #def
@@ -52,8 +73,12 @@ pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStr
                     idle_timeout: #idle_timeout,
                     mailbox_capacity: #mailbox_capacity,
                     reentrant: #reentrant,
+                    snapshots: #snapshots,
                 };
+            type Persistence = ::grain_runtime::__private::#model;
         }
+
+        #marker
 
         #options_error
     })

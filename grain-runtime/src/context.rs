@@ -6,6 +6,10 @@ use std::time::Duration;
 use crate::activation::Activation;
 use crate::grain::Grain;
 use crate::id::{GrainId, GrainKey};
+use crate::persistence::{
+    Cursor, EventSourced, JournaledGrain, PersistError, PersistentGrain, Storage, encode,
+    take_snapshot,
+};
 use crate::reference::{RefCore, VirtualActorRef};
 use crate::timers::{self, GrainTimer};
 
@@ -93,5 +97,119 @@ impl<G: Grain> GrainContext<G> {
         F: Fn(&VirtualActorRef<G>) -> Result<(), crate::CallError> + Send + Sync + 'static,
     {
         timers::start(&self.activation, self.this(), due, period, tick)
+    }
+
+    /// Makes `events` durable in this grain's journal, then applies them to `grain` (which is
+    /// `self` in a method), and returns the sequence number of the last one.
+    ///
+    /// When this returns, the events are on disk: a reply sent after it never acknowledges a
+    /// change that a crash could lose. A snapshot is taken when the type's
+    /// [`SnapshotPolicy`](crate::SnapshotPolicy) says so.
+    ///
+    /// # Errors
+    ///
+    /// [`PersistError::Conflict`] if another activation of this grain wrote first, and
+    /// [`PersistError::Storage`] if the store failed. In both cases nothing was applied and this
+    /// activation is discarded when the turn ends; the next call recovers the grain from
+    /// storage. [`PersistError::Encode`] if an event cannot be encoded (nothing was written).
+    pub async fn persist<I>(&self, grain: &mut G, events: I) -> Result<u64, PersistError>
+    where
+        G: JournaledGrain,
+        I: IntoIterator<Item = <G as EventSourced>::Event>,
+    {
+        let events: Vec<_> = events.into_iter().collect();
+        let cursor = self.activation.cursor();
+        if events.is_empty() {
+            return Ok(cursor.seq);
+        }
+        let payloads = events
+            .iter()
+            .map(encode)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| self.encode_error("events", message))?;
+        let storage = self.storage()?;
+        let count = events.len() as u64;
+        self.append(storage, cursor, payloads).await?;
+        for event in &events {
+            grain.apply(event);
+        }
+        let seq = cursor.seq + count;
+        let mut next = Cursor { seq, ..cursor };
+        if seq - cursor.snapshot_seq >= G::OPTIONS.snapshots.every.max(1) {
+            next.snapshot_seq = seq;
+            self.activation.set_cursor(next);
+            take_snapshot(&*grain, storage, self.id(), seq).await;
+        } else {
+            self.activation.set_cursor(next);
+        }
+        Ok(seq)
+    }
+
+    /// Makes the whole state of `grain` (which is `self` in a method) durable, replacing the
+    /// state saved before, and returns its version (1 for the first save).
+    ///
+    /// # Errors
+    ///
+    /// As [`persist`](Self::persist): on [`PersistError::Conflict`] or
+    /// [`PersistError::Storage`] the activation is discarded when the turn ends.
+    pub async fn save(&self, grain: &mut G) -> Result<u64, PersistError>
+    where
+        G: PersistentGrain,
+    {
+        let payload = encode(&*grain).map_err(|message| self.encode_error("state", message))?;
+        let storage = self.storage()?;
+        let cursor = self.activation.cursor();
+        self.append(storage, cursor, vec![payload]).await?;
+        let seq = cursor.seq + 1;
+        self.activation.set_cursor(Cursor {
+            seq,
+            snapshot_seq: seq,
+        });
+        if cursor.seq > 0 {
+            let storage = storage.clone();
+            let id = self.id().clone();
+            self.activation.catalog().runtime().spawn(async move {
+                if let Err(error) = storage.journal().prune(&id, cursor.seq).await {
+                    tracing::warn!(grain = %id, "pruning saved states before {seq} failed: {error}");
+                }
+            });
+        }
+        Ok(seq)
+    }
+
+    /// Appends after `cursor`; on failure, marks the activation for discarding.
+    async fn append(
+        &self,
+        storage: &Storage,
+        cursor: Cursor,
+        payloads: Vec<Vec<u8>>,
+    ) -> Result<(), PersistError> {
+        storage
+            .journal()
+            .append(self.id(), cursor.seq + 1, payloads)
+            .await
+            .map_err(|error| {
+                let error = PersistError::from_store(self.id(), error);
+                self.activation.discard_after_turn(error.to_string());
+                error
+            })
+    }
+
+    fn storage(&self) -> Result<&Storage, PersistError> {
+        self.activation
+            .catalog()
+            .storage()
+            .ok_or_else(|| PersistError::Storage {
+                grain: self.id().clone(),
+                message: "the silo has no storage".to_string(),
+            })
+    }
+
+    fn encode_error(&self, what: &str, message: String) -> PersistError {
+        PersistError::Encode {
+            grain: self.id().clone(),
+            what: what.to_string(),
+            message,
+        }
     }
 }

@@ -31,14 +31,15 @@ pub enum CallError {
         /// The panic message.
         message: String,
     },
-    /// The grain's `on_activate` hook panicked, so the grain could not run this call.
+    /// The grain could not be activated: its state could not be recovered from storage, or its
+    /// `on_activate` hook panicked. The call was not run.
     #[error("activation of {grain} failed, {method} was not executed: {message}")]
     ActivationFailed {
         /// The grain called.
         grain: GrainId,
         /// The method called.
         method: &'static str,
-        /// The panic message of the hook.
+        /// What went wrong: the storage error or the hook's panic message.
         message: String,
     },
     /// The grain's mailbox held its full capacity of messages; this one was not queued.
@@ -98,6 +99,14 @@ pub enum SiloError {
         setting: &'static str,
         /// What is wrong with its value.
         reason: String,
+    },
+    /// A journaled or persistent grain type was registered on a silo without storage.
+    #[error(
+        "grain kind `{kind}` keeps durable state but the silo has no storage: add `.storage(Storage::sled(dir)?)` to the silo builder"
+    )]
+    NoStorage {
+        /// The durable grain kind.
+        kind: GrainKind,
     },
     /// `start` was called outside a tokio runtime.
     #[error("a silo must be started inside a tokio runtime (call start() from async code)")]

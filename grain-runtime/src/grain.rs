@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::call::Fault;
 use crate::context::GrainContext;
+use crate::persistence::{PersistenceModel, SnapshotPolicy};
 use crate::reference::RefCore;
 
 /// Options of one grain type, set in its attribute: `#[grain(idle_timeout = "30s", mailbox_capacity = 1000)]`.
@@ -23,6 +24,8 @@ pub struct GrainOptions {
     pub mailbox_capacity: Option<usize>,
     /// Whether every `&self` method of the type may interleave with other `&self` turns.
     pub reentrant: bool,
+    /// When an event-sourced grain is snapshotted.
+    pub snapshots: SnapshotPolicy,
 }
 
 impl GrainOptions {
@@ -31,6 +34,7 @@ impl GrainOptions {
         idle_timeout: None,
         mailbox_capacity: None,
         reentrant: false,
+        snapshots: SnapshotPolicy::DEFAULT,
     };
 }
 
@@ -51,6 +55,9 @@ pub trait GrainSpec: Sized + Send + Sync + 'static {
     const KIND: &'static str;
     /// The options given in the attribute.
     const OPTIONS: GrainOptions;
+    /// How the grain's state is kept: in memory, in a journal, or saved whole.
+    #[doc(hidden)]
+    type Persistence: PersistenceModel<Self>;
 }
 
 /// A virtual actor type: a struct whose `async fn` methods are called through a

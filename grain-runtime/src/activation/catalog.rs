@@ -18,6 +18,7 @@ use crate::call::Fault;
 use crate::grain::Grain;
 use crate::id::{GrainId, GrainKey, GrainKind};
 use crate::mailbox::{Envelope, Mailbox};
+use crate::persistence::Storage;
 use crate::silo::{SiloShared, SiloState};
 use crate::stats::StripedCounter;
 
@@ -54,6 +55,7 @@ pub(crate) struct Catalog<G: Grain> {
     table: DashMap<GrainKey, Arc<Activation<G>>>,
     factory: Factory<G>,
     settings: KindSettings,
+    storage: Option<Storage>,
     counters: KindCounters,
     state: Arc<SiloState>,
     silo: Weak<SiloShared>,
@@ -63,6 +65,7 @@ impl<G: Grain> Catalog<G> {
     pub(crate) fn new(
         factory: Factory<G>,
         settings: KindSettings,
+        storage: Option<Storage>,
         state: Arc<SiloState>,
         silo: Weak<SiloShared>,
     ) -> Self {
@@ -71,6 +74,7 @@ impl<G: Grain> Catalog<G> {
             table: DashMap::new(),
             factory,
             settings,
+            storage,
             counters: KindCounters::default(),
             state,
             silo,
@@ -79,6 +83,11 @@ impl<G: Grain> Catalog<G> {
 
     pub(crate) fn settings(&self) -> &KindSettings {
         &self.settings
+    }
+
+    /// The silo's storage; always set for durable grain kinds.
+    pub(crate) fn storage(&self) -> Option<&Storage> {
+        self.storage.as_ref()
     }
 
     pub(crate) fn counters(&self) -> &KindCounters {

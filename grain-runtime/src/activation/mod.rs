@@ -39,6 +39,7 @@ use crate::error::panic_message;
 use crate::grain::Grain;
 use crate::id::GrainId;
 use crate::mailbox::Mailbox;
+use crate::persistence::{Cursor, PersistenceModel};
 
 /// Where an activation is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,6 +79,14 @@ enum Leftovers {
     Fail(String),
 }
 
+/// Why an activation is dropped without deactivating.
+enum Discard {
+    /// A turn panicked, with this message.
+    Panicked(String),
+    /// A write to storage failed, so the in-memory state may differ from what is durable.
+    Stale(String),
+}
+
 /// Why a message was not queued.
 pub(crate) enum Rejected<G: Grain> {
     Full,
@@ -106,6 +115,10 @@ struct Inner<G: Grain> {
     waker: Option<Waker>,
     timers: Vec<AbortHandle>,
     deactivate_on_idle: bool,
+    /// Where the grain stands in its journal (durable grains only).
+    cursor: Cursor,
+    /// Why the activation must be discarded when the current turn ends.
+    discard: Option<String>,
 }
 
 impl<G: Grain> Activation<G> {
@@ -124,6 +137,8 @@ impl<G: Grain> Activation<G> {
                 waker: None,
                 timers: Vec::new(),
                 deactivate_on_idle: false,
+                cursor: Cursor::default(),
+                discard: None,
             }),
         }
     }
@@ -223,12 +238,15 @@ impl<G: Grain> Activation<G> {
                 self.turn(&mut grain, &ctx, envelope).await
             };
             if let Err(message) = result {
-                break Err(message);
+                break Err(Discard::Panicked(message));
+            }
+            if let Some(reason) = self.lock().discard.take() {
+                break Err(Discard::Stale(reason));
             }
         };
         match outcome {
             Ok(()) => self.deactivate(grain, &ctx).await,
-            Err(message) => self.discard(grain, message),
+            Err(reason) => self.discard(grain, reason),
         }
     }
 
@@ -253,13 +271,13 @@ impl<G: Grain> Activation<G> {
 
     /// Runs `body` as a turn: inside its tracing span and call context, with panics caught.
     /// The error is the panic message.
-    async fn guarded(
+    async fn guarded<T>(
         &self,
         method: &'static str,
         interleaving: bool,
         meta: CallMeta,
-        body: impl Future<Output = ()>,
-    ) -> Result<(), String> {
+        body: impl Future<Output = T>,
+    ) -> Result<T, String> {
         let span = tracing::debug_span!("turn", grain = %self.id, method, correlation_id = meta.correlation, interleaved = interleaving);
         let info = TurnInfo {
             activation: self.generation,
@@ -276,9 +294,15 @@ impl<G: Grain> Activation<G> {
             .map_err(|payload| panic_message(&*payload))
     }
 
-    /// Builds the grain and runs `on_activate`; the error says how the hook panicked.
+    /// Builds the grain, recovers its state and runs `on_activate`; the error says what failed.
     async fn activate(&self, ctx: &GrainContext<G>) -> Result<Box<G>, String> {
         let mut grain = Box::new(self.catalog.create(&self.id));
+        if <G::Persistence as PersistenceModel<G>>::DURABLE {
+            let cursor = self.recover(&mut grain).await.inspect_err(|message| {
+                tracing::error!(grain = %self.id, "{message}");
+            })?;
+            self.lock().cursor = cursor;
+        }
         let hook = grain.__on_activate(ctx);
         match self
             .guarded("on_activate", false, CallMeta::internal(), hook)
@@ -290,6 +314,23 @@ impl<G: Grain> Activation<G> {
                 tracing::error!(grain = %self.id, "{message}");
                 Err(message)
             }
+        }
+    }
+
+    /// Restores a durable grain's state from storage.
+    async fn recover(&self, grain: &mut G) -> Result<Cursor, String> {
+        let storage = self
+            .catalog
+            .storage()
+            .ok_or_else(|| format!("{} keeps durable state but the silo has no storage", self.id))?;
+        let recovery = <G::Persistence as PersistenceModel<G>>::recover(grain, storage, &self.id);
+        match self
+            .guarded("recover", false, CallMeta::internal(), recovery)
+            .await
+        {
+            Ok(Ok(cursor)) => Ok(cursor),
+            Ok(Err(message)) => Err(format!("recovery of {} failed: {message}", self.id)),
+            Err(panic) => Err(format!("recovery of {} panicked: {panic}", self.id)),
         }
     }
 
@@ -380,13 +421,21 @@ impl<G: Grain> Activation<G> {
         panicked.map_or(Ok(()), Err)
     }
 
-    /// Drops the grain after a panicking turn; queued messages go to a fresh activation.
-    fn discard(self: &Arc<Self>, grain: Box<G>, message: String) {
-        tracing::error!(grain = %self.id, "a turn panicked, discarding the activation: {message}");
-        self.catalog
-            .counters()
-            .panics
-            .fetch_add(1, Ordering::Relaxed);
+    /// Drops the grain after a panicking turn or a failed write; queued messages go to a fresh
+    /// activation.
+    fn discard(self: &Arc<Self>, grain: Box<G>, reason: Discard) {
+        match reason {
+            Discard::Panicked(message) => {
+                tracing::error!(grain = %self.id, "a turn panicked, discarding the activation: {message}");
+                self.catalog
+                    .counters()
+                    .panics
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+            Discard::Stale(reason) => {
+                tracing::warn!(grain = %self.id, "discarding the activation, its state may not match storage: {reason}");
+            }
+        }
         self.abort_timers();
         drop(grain);
         self.catalog.retire(self, Leftovers::Reactivate);
@@ -405,6 +454,11 @@ impl<G: Grain> Activation<G> {
                 .panics
                 .fetch_add(1, Ordering::Relaxed);
             tracing::error!(grain = %self.id, "on_deactivate panicked: {message}");
+        }
+        if let Some(storage) = self.catalog.storage() {
+            let cursor = self.cursor();
+            <G::Persistence as PersistenceModel<G>>::deactivating(&grain, storage, &self.id, cursor)
+                .await;
         }
         drop(grain);
         self.catalog
@@ -441,6 +495,21 @@ impl<G: Grain> Activation<G> {
         inner.status = ActivationStatus::Retired;
         inner.waker = None;
         inner.mailbox.take_for_successor(self.generation)
+    }
+
+    /// The activation's position in its grain's journal.
+    pub(crate) fn cursor(&self) -> Cursor {
+        self.lock().cursor
+    }
+
+    pub(crate) fn set_cursor(&self, cursor: Cursor) {
+        self.lock().cursor = cursor;
+    }
+
+    /// Discards the activation when the current turn ends, because its state may no longer match
+    /// what is durable.
+    pub(crate) fn discard_after_turn(&self, reason: String) {
+        self.lock().discard.get_or_insert(reason);
     }
 
     pub(crate) fn set_deactivate_on_idle(&self) {

@@ -13,6 +13,7 @@ use super::{KindCatalog, RUNNING, Silo, SiloShared, SiloState, sweep_idle};
 use crate::activation::{Catalog, KindSettings};
 use crate::error::SiloError;
 use crate::grain::{Grain, GrainOptions};
+use crate::persistence::{PersistenceModel, Storage};
 use crate::id::{GrainId, GrainKind};
 
 /// The silo-wide defaults that grain types may override in their attribute.
@@ -24,12 +25,14 @@ struct Defaults {
 }
 
 type Built = (Arc<dyn Any + Send + Sync>, Arc<dyn KindCatalog>);
-type Build = Box<dyn FnOnce(&Defaults, Arc<SiloState>, Weak<SiloShared>) -> Built + Send>;
+type Build =
+    Box<dyn FnOnce(&Defaults, Option<Storage>, Arc<SiloState>, Weak<SiloShared>) -> Built + Send>;
 
 struct Registration {
     kind: GrainKind,
     type_id: TypeId,
     options: GrainOptions,
+    durable: bool,
     build: Build,
 }
 
@@ -55,6 +58,7 @@ pub struct SiloBuilder {
     defaults: Defaults,
     sweep_interval: Option<Duration>,
     shutdown_timeout: Duration,
+    storage: Option<Storage>,
     registrations: Vec<Registration>,
 }
 
@@ -68,6 +72,7 @@ impl SiloBuilder {
             },
             sweep_interval: None,
             shutdown_timeout: Duration::from_secs(30),
+            storage: None,
             registrations: Vec::new(),
         }
     }
@@ -86,7 +91,8 @@ impl SiloBuilder {
             kind: GrainKind::from_static(G::KIND),
             type_id: TypeId::of::<G>(),
             options: G::OPTIONS,
-            build: Box::new(move |defaults, state, silo| {
+            durable: <G::Persistence as PersistenceModel<G>>::DURABLE,
+            build: Box::new(move |defaults, storage, state, silo| {
                 let settings = KindSettings {
                     ask_timeout: defaults.ask_timeout,
                     idle_timeout: G::OPTIONS.idle_timeout.unwrap_or(defaults.idle_timeout),
@@ -94,10 +100,23 @@ impl SiloBuilder {
                         .mailbox_capacity
                         .unwrap_or(defaults.mailbox_capacity),
                 };
-                let catalog = Arc::new(Catalog::<G>::new(Box::new(factory), settings, state, silo));
+                let catalog = Arc::new(Catalog::<G>::new(
+                    Box::new(factory),
+                    settings,
+                    storage,
+                    state,
+                    silo,
+                ));
                 (catalog.clone(), catalog)
             }),
         });
+        self
+    }
+
+    /// Where journaled and persistent grains keep their state, such as
+    /// [`Storage::sled`]. Required when such a grain type is registered.
+    pub fn storage(mut self, storage: Storage) -> Self {
+        self.storage = Some(storage);
         self
     }
 
@@ -162,6 +181,11 @@ impl SiloBuilder {
                     kind: registration.kind.clone(),
                 });
             }
+            if registration.durable && self.storage.is_none() {
+                return Err(SiloError::NoStorage {
+                    kind: registration.kind.clone(),
+                });
+            }
             if registration.options.mailbox_capacity == Some(0) {
                 return invalid(
                     "mailbox_capacity",
@@ -177,7 +201,9 @@ impl SiloBuilder {
     /// # Errors
     ///
     /// [`SiloError::InvalidConfig`] for a zero timeout or capacity, [`SiloError::DuplicateKind`]
-    /// when two grain types share a kind name, [`SiloError::NoRuntime`] outside a tokio runtime.
+    /// when two grain types share a kind name, [`SiloError::NoStorage`] when a journaled or
+    /// persistent grain type is registered without [`storage`](Self::storage),
+    /// [`SiloError::NoRuntime`] outside a tokio runtime.
     pub async fn start(self) -> Result<Silo, SiloError> {
         self.validate()?;
         let runtime = Handle::try_current().map_err(|_| SiloError::NoRuntime)?;
@@ -194,7 +220,12 @@ impl SiloBuilder {
             let mut by_type = HashMap::new();
             let mut catalogs = Vec::new();
             for registration in registrations {
-                let (typed, catalog) = (registration.build)(&defaults, state.clone(), silo.clone());
+                let (typed, catalog) = (registration.build)(
+                    &defaults,
+                    self.storage.clone(),
+                    state.clone(),
+                    silo.clone(),
+                );
                 by_type.insert(registration.type_id, typed);
                 catalogs.push(catalog);
             }

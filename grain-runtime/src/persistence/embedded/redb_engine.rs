@@ -1,0 +1,137 @@
+//! The redb engine: one file, ACID write transactions, fsync on commit.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+
+use super::{Engine, Tree, WriteBatch};
+use crate::persistence::StoreError;
+
+const JOURNAL: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("journal");
+const SNAPSHOTS: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("snapshots");
+
+/// The file inside the data directory.
+const FILE: &str = "grains.redb";
+
+fn table(tree: Tree) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
+    match tree {
+        Tree::Journal => JOURNAL,
+        Tree::Snapshots => SNAPSHOTS,
+    }
+}
+
+/// A redb database with a journal table and a snapshot table.
+pub(crate) struct RedbEngine {
+    db: Database,
+}
+
+impl RedbEngine {
+    /// Opens (or creates) the database file in directory `dir`.
+    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
+        let open_error = |message: String| StoreError::Open {
+            backend: Self::NAME,
+            path: dir.display().to_string(),
+            message,
+        };
+        std::fs::create_dir_all(dir).map_err(|error| open_error(error.to_string()))?;
+        let db = Database::create(dir.join(FILE)).map_err(|error| open_error(error.to_string()))?;
+        let engine = Self { db };
+        engine.write(&mut |_| Ok(())).map_err(open_error)?;
+        Ok(engine)
+    }
+}
+
+struct RedbBatch<'a> {
+    journal: redb::Table<'a, &'static [u8], &'static [u8]>,
+    snapshots: redb::Table<'a, &'static [u8], &'static [u8]>,
+}
+
+impl<'a> RedbBatch<'a> {
+    fn table(&mut self, tree: Tree) -> &mut redb::Table<'a, &'static [u8], &'static [u8]> {
+        match tree {
+            Tree::Journal => &mut self.journal,
+            Tree::Snapshots => &mut self.snapshots,
+        }
+    }
+}
+
+impl WriteBatch for RedbBatch<'_> {
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let found = self.table(tree).get(key).map_err(|error| error.to_string())?;
+        Ok(found.map(|value| value.value().to_vec()))
+    }
+
+    fn put(&mut self, tree: Tree, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
+        self.table(tree)
+            .insert(key.as_slice(), value.as_slice())
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+
+    fn delete_range(&mut self, tree: Tree, start: &[u8], end: &[u8]) -> Result<(), String> {
+        self.table(tree)
+            .retain_in(start..end, |_, _| false)
+            .map_err(|error| error.to_string())
+    }
+}
+
+impl Engine for RedbEngine {
+    const NAME: &'static str = "redb";
+
+    fn write(
+        &self,
+        body: &mut dyn FnMut(&mut dyn WriteBatch) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let txn = self.db.begin_write().map_err(|error| error.to_string())?;
+        {
+            let mut batch = RedbBatch {
+                journal: txn.open_table(JOURNAL).map_err(|error| error.to_string())?,
+                snapshots: txn.open_table(SNAPSHOTS).map_err(|error| error.to_string())?,
+            };
+            body(&mut batch)?;
+        }
+        txn.commit().map_err(|error| error.to_string())
+    }
+
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let txn = self.db.begin_read().map_err(|error| error.to_string())?;
+        let table = txn.open_table(table(tree)).map_err(|error| error.to_string())?;
+        let found = table.get(key).map_err(|error| error.to_string())?;
+        Ok(found.map(|value| value.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+        let txn = self.db.begin_read().map_err(|error| error.to_string())?;
+        let table = txn.open_table(table(tree)).map_err(|error| error.to_string())?;
+        let range = table.range(start..end).map_err(|error| error.to_string())?;
+        range
+            .take(limit)
+            .map(|item| {
+                item.map(|(key, value)| (key.value().to_vec(), value.value().to_vec()))
+                    .map_err(|error| error.to_string())
+            })
+            .collect()
+    }
+
+    fn last(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+        let txn = self.db.begin_read().map_err(|error| error.to_string())?;
+        let table = txn.open_table(table(tree)).map_err(|error| error.to_string())?;
+        let mut range = table.range(start..end).map_err(|error| error.to_string())?;
+        range
+            .next_back()
+            .transpose()
+            .map(|found| found.map(|(key, value)| (key.value().to_vec(), value.value().to_vec())))
+            .map_err(|error| error.to_string())
+    }
+}

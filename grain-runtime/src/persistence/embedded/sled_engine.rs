@@ -1,0 +1,153 @@
+//! The sled engine. sled makes writes durable only on `flush`, so every commit ends with one.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{Engine, Tree, WriteBatch};
+use crate::persistence::StoreError;
+
+/// A sled database with a journal tree and a snapshot tree.
+pub(crate) struct SledEngine {
+    db: sled::Db,
+    journal: sled::Tree,
+    snapshots: sled::Tree,
+}
+
+impl SledEngine {
+    /// Opens (or creates) the database in directory `dir`.
+    pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
+        let open_error = |error: sled::Error| StoreError::Open {
+            backend: Self::NAME,
+            path: dir.display().to_string(),
+            message: error.to_string(),
+        };
+        let db = sled::Config::new()
+            .path(dir)
+            .open()
+            .map_err(open_error)?;
+        let journal = db.open_tree("journal").map_err(open_error)?;
+        let snapshots = db.open_tree("snapshots").map_err(open_error)?;
+        Ok(Self {
+            db,
+            journal,
+            snapshots,
+        })
+    }
+
+    fn tree(&self, tree: Tree) -> &sled::Tree {
+        match tree {
+            Tree::Journal => &self.journal,
+            Tree::Snapshots => &self.snapshots,
+        }
+    }
+}
+
+/// Pending writes per tree; `None` deletes.
+struct SledBatch<'a> {
+    engine: &'a SledEngine,
+    pending: [BTreeMap<Vec<u8>, Option<Vec<u8>>>; 2],
+}
+
+fn slot(tree: Tree) -> usize {
+    match tree {
+        Tree::Journal => 0,
+        Tree::Snapshots => 1,
+    }
+}
+
+impl WriteBatch for SledBatch<'_> {
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        if let Some(pending) = self.pending[slot(tree)].get(key) {
+            return Ok(pending.clone());
+        }
+        self.engine.get(tree, key)
+    }
+
+    fn put(&mut self, tree: Tree, key: Vec<u8>, value: Vec<u8>) -> Result<(), String> {
+        self.pending[slot(tree)].insert(key, Some(value));
+        Ok(())
+    }
+
+    fn delete_range(&mut self, tree: Tree, start: &[u8], end: &[u8]) -> Result<(), String> {
+        let pending = &mut self.pending[slot(tree)];
+        for value in pending.range_mut(start.to_vec()..end.to_vec()) {
+            *value.1 = None;
+        }
+        for key in self.engine.tree(tree).range(start..end).keys() {
+            let key = key.map_err(|error| error.to_string())?;
+            pending.insert(key.to_vec(), None);
+        }
+        Ok(())
+    }
+}
+
+impl Engine for SledEngine {
+    const NAME: &'static str = "sled";
+
+    fn write(
+        &self,
+        body: &mut dyn FnMut(&mut dyn WriteBatch) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut batch = SledBatch {
+            engine: self,
+            pending: [BTreeMap::new(), BTreeMap::new()],
+        };
+        body(&mut batch)?;
+        let [journal, snapshots] = batch.pending;
+        // Snapshots first: a crash between the two never leaves pruned events without the
+        // snapshot that covers them.
+        for (tree, pending) in [(&self.snapshots, snapshots), (&self.journal, journal)] {
+            if pending.is_empty() {
+                continue;
+            }
+            let mut writes = sled::Batch::default();
+            for (key, value) in pending {
+                match value {
+                    Some(value) => writes.insert(key, value),
+                    None => writes.remove(key),
+                }
+            }
+            tree.apply_batch(writes).map_err(|error| error.to_string())?;
+        }
+        self.db.flush().map_err(|error| error.to_string())?;
+        Ok(())
+    }
+
+    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        self.tree(tree)
+            .get(key)
+            .map(|value| value.map(|value| value.to_vec()))
+            .map_err(|error| error.to_string())
+    }
+
+    fn scan(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+        self.tree(tree)
+            .range(start..end)
+            .take(limit)
+            .map(|item| {
+                item.map(|(key, value)| (key.to_vec(), value.to_vec()))
+                    .map_err(|error| error.to_string())
+            })
+            .collect()
+    }
+
+    fn last(
+        &self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+        self.tree(tree)
+            .range(start..end)
+            .next_back()
+            .transpose()
+            .map(|found| found.map(|(key, value)| (key.to_vec(), value.to_vec())))
+            .map_err(|error| error.to_string())
+    }
+}

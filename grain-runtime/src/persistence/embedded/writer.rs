@@ -1,0 +1,178 @@
+//! The writer thread of an embedded store: group commit.
+//!
+//! Requests queue on a channel. The thread takes everything queued, applies it as one batch,
+//! makes the batch durable with one fsync and then answers every request. Requests that arrive
+//! during that fsync form the next batch, so the number of fsyncs per second stays bounded while
+//! throughput grows with the number of concurrent writers. Each request is checked on its own:
+//! a stale append is rejected without failing the others in its batch.
+
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::{Engine, Tree, WriteBatch, backend, decode_head};
+use crate::id::GrainId;
+use crate::persistence::keys::GrainKeys;
+use crate::persistence::record;
+use crate::persistence::{Snapshot, StoreError};
+
+/// The most requests one commit takes.
+const MAX_BATCH: usize = 8192;
+
+/// One write.
+pub(super) enum Op {
+    Append {
+        grain: GrainId,
+        first_seq: u64,
+        events: Vec<Vec<u8>>,
+    },
+    SaveSnapshot {
+        grain: GrainId,
+        snapshot: Snapshot,
+    },
+    PruneEvents {
+        grain: GrainId,
+        through_seq: u64,
+    },
+    PruneSnapshots {
+        grain: GrainId,
+        before_seq: u64,
+    },
+}
+
+struct Request {
+    op: Op,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The handle to a store's writer thread; dropping it lets the thread finish its queue and exit.
+pub(super) struct Writer {
+    requests: Option<mpsc::Sender<Request>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    pub(super) fn start<E: Engine>(engine: Arc<E>) -> Self {
+        let (requests, queue) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name(format!("{}-writer", E::NAME))
+            .spawn(move || run(&*engine, &queue))
+            .expect("spawning the storage writer thread");
+        Self {
+            requests: Some(requests),
+            thread: Some(thread),
+        }
+    }
+
+    /// Queues `op` and waits until it is durable or rejected.
+    pub(super) async fn submit<E: Engine>(&self, op: Op) -> Result<(), StoreError> {
+        let closed = || StoreError::Closed { backend: E::NAME };
+        let (reply, answer) = oneshot::channel();
+        self.requests
+            .as_ref()
+            .ok_or_else(closed)?
+            .send(Request { op, reply })
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        drop(self.requests.take());
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the storage writer thread panicked");
+        }
+    }
+}
+
+fn run<E: Engine>(engine: &E, queue: &mpsc::Receiver<Request>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        let mut outcomes = Vec::with_capacity(batch.len());
+        let committed = engine.write(&mut |writes| {
+            outcomes.clear();
+            for request in &batch {
+                outcomes.push(apply(writes, &request.op)?);
+            }
+            Ok(())
+        });
+        match committed {
+            Ok(()) => {
+                for (request, outcome) in batch.into_iter().zip(outcomes) {
+                    let _ = request.reply.send(outcome);
+                }
+            }
+            Err(message) => {
+                tracing::error!(backend = E::NAME, "a storage commit failed: {message}");
+                for request in batch {
+                    let _ = request.reply.send(Err(backend::<E>(message.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Adds one request's writes to the batch. The outer error aborts the whole batch; the inner one
+/// rejects this request only, before it has written anything.
+fn apply(writes: &mut dyn WriteBatch, op: &Op) -> Result<Result<(), StoreError>, String> {
+    match op {
+        Op::Append {
+            grain,
+            first_seq,
+            events,
+        } => {
+            let keys = GrainKeys::new(grain);
+            let head_key = keys.head();
+            let stored = writes.get(Tree::Journal, &head_key)?;
+            let head = match decode_head(grain, &head_key, stored.as_deref()) {
+                Ok(head) => head,
+                Err(corrupt) => return Ok(Err(corrupt)),
+            };
+            if head.checked_add(1) != Some(*first_seq) {
+                return Ok(Err(StoreError::Conflict {
+                    grain: grain.clone(),
+                    expected: *first_seq,
+                    actual: head,
+                }));
+            }
+            let mut seq = head;
+            for event in events {
+                seq += 1;
+                let key = keys.event(seq);
+                let value = record::seal(&key, event);
+                writes.put(Tree::Journal, key, value)?;
+            }
+            let value = record::seal(&head_key, &seq.to_be_bytes());
+            writes.put(Tree::Journal, head_key, value)?;
+        }
+        Op::SaveSnapshot { grain, snapshot } => {
+            let key = GrainKeys::new(grain).snapshot(snapshot.seq);
+            let value = record::seal(&key, &snapshot.payload);
+            writes.put(Tree::Snapshots, key, value)?;
+        }
+        Op::PruneEvents { grain, through_seq } => {
+            let keys = GrainKeys::new(grain);
+            let end = match through_seq.checked_add(1) {
+                Some(end) => keys.event(end),
+                None => keys.events_end(),
+            };
+            writes.delete_range(Tree::Journal, &keys.event(0), &end)?;
+        }
+        Op::PruneSnapshots { grain, before_seq } => {
+            let keys = GrainKeys::new(grain);
+            writes.delete_range(Tree::Snapshots, &keys.snapshot(0), &keys.snapshot(*before_seq))?;
+        }
+    }
+    Ok(Ok(()))
+}

@@ -1,0 +1,125 @@
+//! Durable grain state: the [`Journal`] and [`SnapshotStore`] traits, the embedded sled and redb
+//! stores behind them, and the [`Storage`] handle a silo is built with.
+//!
+//! Two models share the store. An **event-sourced** grain (`#[grain(journaled)]`, see
+//! [`EventSourced`]) persists events with `GrainContext::persist`; its state is its latest
+//! snapshot plus the events after it. A **persistent-state** grain (`#[grain(persistent)]`) saves
+//! its whole state with `GrainContext::save`. Either way a write is acknowledged only once it is
+//! durable, every record carries a checksum, and an append names the sequence number it expects,
+//! so a stale activation can never fork a grain's history.
+
+mod codec;
+mod embedded;
+mod error;
+mod event_sourced;
+mod journal;
+mod keys;
+mod record;
+mod snapshot;
+
+pub use error::{PersistError, StoreError};
+pub use event_sourced::{EventSourced, SnapshotPolicy};
+pub use journal::{EntryStream, Journal, JournalEntry};
+pub use snapshot::{Snapshot, SnapshotStore};
+
+pub(crate) use codec::{decode, encode};
+#[doc(hidden)]
+pub use event_sourced::{
+    Cursor, Journaled, JournaledGrain, PersistenceModel, PersistentGrain, Saved, Volatile,
+};
+
+pub(crate) use event_sourced::take_snapshot;
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Where a silo keeps grain state: a [`Journal`] and a [`SnapshotStore`].
+///
+/// # Examples
+///
+/// ```no_run
+/// # use grain_runtime::{Silo, Storage};
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let storage = Storage::sled("/var/lib/my-silo")?;
+/// let silo = Silo::builder().storage(storage).start().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Storage {
+    name: &'static str,
+    journal: Arc<dyn Journal>,
+    snapshots: Arc<dyn SnapshotStore>,
+}
+
+impl Storage {
+    /// The embedded sled store in directory `dir`, created if missing. This is the default.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Open`] if the directory cannot be opened, for instance because another
+    /// process holds it.
+    #[cfg(feature = "sled")]
+    pub fn sled(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let store = Arc::new(embedded::EmbeddedStore::new(embedded::SledEngine::open(
+            dir.as_ref(),
+        )?));
+        Ok(Self::embedded("sled", store))
+    }
+
+    /// The embedded redb store in directory `dir` (file `grains.redb`), created if missing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Open`] if the file cannot be opened, for instance because another process
+    /// holds it.
+    #[cfg(feature = "redb")]
+    pub fn redb(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let store = Arc::new(embedded::EmbeddedStore::new(embedded::RedbEngine::open(
+            dir.as_ref(),
+        )?));
+        Ok(Self::embedded("redb", store))
+    }
+
+    fn embedded<S: Journal + SnapshotStore>(name: &'static str, store: Arc<S>) -> Self {
+        Self {
+            name,
+            journal: Arc::clone(&store) as Arc<dyn Journal>,
+            snapshots: store,
+        }
+    }
+
+    /// Storage on any journal and snapshot store, such as a database shared by a cluster.
+    pub fn new(
+        name: &'static str,
+        journal: Arc<dyn Journal>,
+        snapshots: Arc<dyn SnapshotStore>,
+    ) -> Self {
+        Self {
+            name,
+            journal,
+            snapshots,
+        }
+    }
+
+    /// The name of the storage backend, such as `"sled"`.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The journal.
+    pub fn journal(&self) -> &Arc<dyn Journal> {
+        &self.journal
+    }
+
+    /// The snapshot store.
+    pub fn snapshots(&self) -> &Arc<dyn SnapshotStore> {
+        &self.snapshots
+    }
+}
+
+impl fmt::Debug for Storage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Storage").field("backend", &self.name).finish()
+    }
+}
