@@ -1,9 +1,9 @@
 //! The options of `#[grain(...)]` on a struct.
 
+use proc_macro2::Span;
 use proc_macro2::TokenStream;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parse;
-use proc_macro2::Span;
 use syn::{LitBool, LitInt, LitStr};
 
 /// Options given to `#[grain(...)]` on the struct.
@@ -89,7 +89,10 @@ impl GrainAttr {
                             "a grain is either `journaled` (event-sourced) or `persistent` (whole state), not both",
                         ));
                     }
-                    let span = meta.path.get_ident().map_or_else(Span::call_site, |i| i.span());
+                    let span = meta
+                        .path
+                        .get_ident()
+                        .map_or_else(Span::call_site, |i| i.span());
                     attr.persistence = if name == "journaled" {
                         Persistence::Journaled(span, snapshot_options(&meta)?)
                     } else {
@@ -137,13 +140,17 @@ fn snapshot_options(meta: &ParseNestedMeta<'_>) -> syn::Result<SnapshotOptions> 
                 )?;
                 let n: u64 = every.base10_parse()?;
                 if n == 0 {
-                    return Err(syn::Error::new(every.span(), "snapshot_every must be at least 1"));
+                    return Err(syn::Error::new(
+                        every.span(),
+                        "snapshot_every must be at least 1",
+                    ));
                 }
                 options.every = Some(n);
             }
             "snapshot_on_deactivate" if options.on_deactivate.is_none() => {
                 options.on_deactivate = Some(
-                    value::<LitBool>(&nested, "snapshot_on_deactivate takes `true` or `false`")?.value,
+                    value::<LitBool>(&nested, "snapshot_on_deactivate takes `true` or `false`")?
+                        .value,
                 );
             }
             "prune_events" if options.prune_events.is_none() => {

@@ -53,13 +53,17 @@ pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStr
                 quote!(::grain_runtime::__private::SnapshotPolicy {
                     #every #on_deactivate #prune_events ..#policy
                 }),
-                Some(quote_spanned!(*span=> impl ::grain_runtime::__private::JournaledGrain for #ident {})),
+                Some(
+                    quote_spanned!(*span=> impl ::grain_runtime::__private::JournaledGrain for #ident {}),
+                ),
             )
         }
         Persistence::Persistent(span) => (
             quote!(Saved),
             policy,
-            Some(quote_spanned!(*span=> impl ::grain_runtime::__private::PersistentGrain for #ident {})),
+            Some(
+                quote_spanned!(*span=> impl ::grain_runtime::__private::PersistentGrain for #ident {}),
+            ),
         ),
     };
     let options_error = options_error.map(syn::Error::into_compile_error);

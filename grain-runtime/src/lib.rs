@@ -80,8 +80,8 @@ pub mod __private {
     pub use crate::call::{Ask, Fault, Reply};
     pub use crate::grain::{Grain, GrainMethods, GrainOptions, GrainSpec};
     pub use crate::persistence::{
-        Cursor, Journaled, JournaledGrain, PersistenceModel, PersistentGrain, Saved, SnapshotPolicy,
-        Volatile,
+        Cursor, Journaled, JournaledGrain, PersistenceModel, PersistentGrain, Saved,
+        SnapshotPolicy, Volatile,
     };
     pub use crate::reference::RefCore;
     pub use serde;

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use grain_runtime::SiloBuilder;
+use grain_runtime::{SiloBuilder, Storage, StoreError};
 use serde::Deserialize;
 
 /// Command-line flags; each can also be set by the environment variable named beside it.
@@ -31,6 +31,12 @@ pub struct Flags {
     /// How long a graceful shutdown waits for activations to drain, e.g. `30s`.
     #[arg(long, env = "SILO_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<String>,
+    /// Storage engine for grain state: `sled` (default) or `redb`.
+    #[arg(long, env = "SILO_STORAGE")]
+    pub storage: Option<String>,
+    /// Directory of this silo's grain state (default `data/<name>`).
+    #[arg(long, env = "SILO_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The settings as written in the TOML file; every key is optional.
@@ -43,6 +49,8 @@ struct FileSettings {
     idle_timeout: Option<String>,
     mailbox_capacity: Option<usize>,
     shutdown_timeout: Option<String>,
+    storage: Option<String>,
+    data_dir: Option<PathBuf>,
 }
 
 /// A setting that could not be read.
@@ -77,6 +85,31 @@ pub enum ConfigError {
         /// Why it is not a duration.
         reason: String,
     },
+    /// The storage setting names no known engine.
+    #[error("invalid `storage` {value:?}: expected \"sled\" or \"redb\"")]
+    Storage {
+        /// The value given.
+        value: String,
+    },
+}
+
+/// The embedded storage engine a silo keeps grain state in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageEngine {
+    /// sled, the default.
+    Sled,
+    /// redb.
+    Redb,
+}
+
+impl std::fmt::Display for StorageEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StorageEngine::Sled => "sled",
+            StorageEngine::Redb => "redb",
+        })
+    }
 }
 
 /// The effective settings of a silo process.
@@ -94,6 +127,10 @@ pub struct SiloConfig {
     pub mailbox_capacity: usize,
     /// Longest wait of a graceful shutdown.
     pub shutdown_timeout: Duration,
+    /// The storage engine for grain state.
+    pub storage: StorageEngine,
+    /// The directory of this silo's grain state.
+    pub data_dir: PathBuf,
 }
 
 impl Default for SiloConfig {
@@ -105,6 +142,8 @@ impl Default for SiloConfig {
             idle_timeout: Duration::from_secs(120),
             mailbox_capacity: 65_536,
             shutdown_timeout: Duration::from_secs(30),
+            storage: StorageEngine::Sled,
+            data_dir: PathBuf::from("data/silo"),
         }
     }
 }
@@ -122,7 +161,18 @@ impl SiloConfig {
         };
         let mut config = SiloConfig::default();
         if let Some(name) = flags.name.or(file.name) {
+            config.data_dir = Path::new("data").join(&name);
             config.name = name;
+        }
+        if let Some(dir) = flags.data_dir.or(file.data_dir) {
+            config.data_dir = dir;
+        }
+        if let Some(value) = flags.storage.or(file.storage) {
+            config.storage = match value.trim() {
+                "sled" => StorageEngine::Sled,
+                "redb" => StorageEngine::Redb,
+                _ => return Err(ConfigError::Storage { value }),
+            };
         }
         if let Some(log) = flags.log.or(file.log) {
             config.log = log;
@@ -140,6 +190,18 @@ impl SiloConfig {
             config.shutdown_timeout = duration("shutdown_timeout", text)?;
         }
         Ok(config)
+    }
+
+    /// Opens the configured storage engine in the data directory.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Open`] naming the directory, for instance when another process uses it.
+    pub fn open_storage(&self) -> Result<Storage, StoreError> {
+        match self.storage {
+            StorageEngine::Sled => Storage::sled(&self.data_dir),
+            StorageEngine::Redb => Storage::redb(&self.data_dir),
+        }
     }
 
     /// Applies the runtime settings to a silo builder; the builder validates them on start.
@@ -230,6 +292,38 @@ mod tests {
                 .to_string()
                 .starts_with("invalid `idle_timeout` \"soon\""),
             "{error}"
+        );
+    }
+
+    #[test]
+    fn storage_defaults_to_sled_under_the_silo_name() {
+        let config = SiloConfig::load(Flags {
+            name: Some("east".into()),
+            ..Flags::default()
+        })
+        .expect("config loads");
+        assert_eq!(config.storage, StorageEngine::Sled);
+        assert_eq!(config.data_dir, PathBuf::from("data/east"));
+        let f = file("storage = \"redb\"\ndata_dir = \"/srv/grains\"\n");
+        let config = SiloConfig::load(Flags {
+            config: Some(f.path().to_path_buf()),
+            ..Flags::default()
+        })
+        .expect("config loads");
+        assert_eq!(config.storage, StorageEngine::Redb);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/grains"));
+    }
+
+    #[test]
+    fn unknown_storage_engine_is_named() {
+        let error = SiloConfig::load(Flags {
+            storage: Some("rocksdb".into()),
+            ..Flags::default()
+        })
+        .expect_err("unknown engine rejected");
+        assert_eq!(
+            error.to_string(),
+            "invalid `storage` \"rocksdb\": expected \"sled\" or \"redb\""
         );
     }
 

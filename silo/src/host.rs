@@ -31,7 +31,16 @@ pub async fn run(
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
 
-    let silo: Silo = register(config.apply(Silo::builder()))
+    let storage = config.open_storage().with_context(|| {
+        format!(
+            "opening the {} storage of silo {} in {}",
+            config.storage,
+            config.name,
+            config.data_dir.display()
+        )
+    })?;
+    tracing::info!(silo = %config.name, backend = storage.name(), data_dir = %config.data_dir.display(), "storage open");
+    let silo: Silo = register(config.apply(Silo::builder()).storage(storage))
         .start()
         .await
         .with_context(|| format!("starting silo {}", config.name))?;

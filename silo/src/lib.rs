@@ -21,5 +21,5 @@
 mod config;
 mod host;
 
-pub use config::{ConfigError, Flags, SiloConfig};
+pub use config::{ConfigError, Flags, SiloConfig, StorageEngine};
 pub use host::run;

@@ -319,10 +319,12 @@ impl<G: Grain> Activation<G> {
 
     /// Restores a durable grain's state from storage.
     async fn recover(&self, grain: &mut G) -> Result<Cursor, String> {
-        let storage = self
-            .catalog
-            .storage()
-            .ok_or_else(|| format!("{} keeps durable state but the silo has no storage", self.id))?;
+        let storage = self.catalog.storage().ok_or_else(|| {
+            format!(
+                "{} keeps durable state but the silo has no storage",
+                self.id
+            )
+        })?;
         let recovery = <G::Persistence as PersistenceModel<G>>::recover(grain, storage, &self.id);
         match self
             .guarded("recover", false, CallMeta::internal(), recovery)
@@ -457,8 +459,10 @@ impl<G: Grain> Activation<G> {
         }
         if let Some(storage) = self.catalog.storage() {
             let cursor = self.cursor();
-            <G::Persistence as PersistenceModel<G>>::deactivating(&grain, storage, &self.id, cursor)
-                .await;
+            <G::Persistence as PersistenceModel<G>>::deactivating(
+                &grain, storage, &self.id, cursor,
+            )
+            .await;
         }
         drop(grain);
         self.catalog

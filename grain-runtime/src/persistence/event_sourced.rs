@@ -178,10 +178,7 @@ impl<G: EventSourced> PersistenceModel<G> for Journaled {
                 ));
             }
             let event: G::Event = decode(&entry.payload).map_err(|error| {
-                format!(
-                    "event {} of {id} cannot be decoded: {error}",
-                    entry.seq
-                )
+                format!("event {} of {id} cannot be decoded: {error}", entry.seq)
             })?;
             grain.apply(&event);
             cursor.seq = entry.seq;
@@ -211,7 +208,11 @@ pub(crate) async fn take_snapshot<G: EventSourced>(
             return;
         }
     };
-    if let Err(error) = storage.snapshots().save(id, Snapshot { seq, payload }).await {
+    if let Err(error) = storage
+        .snapshots()
+        .save(id, Snapshot { seq, payload })
+        .await
+    {
         tracing::warn!(grain = %id, seq, "snapshot not saved: {error}");
         return;
     }

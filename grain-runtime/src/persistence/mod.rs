@@ -120,6 +120,8 @@ impl Storage {
 
 impl fmt::Debug for Storage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Storage").field("backend", &self.name).finish()
+        f.debug_struct("Storage")
+            .field("backend", &self.name)
+            .finish()
     }
 }

@@ -13,8 +13,8 @@ use super::{KindCatalog, RUNNING, Silo, SiloShared, SiloState, sweep_idle};
 use crate::activation::{Catalog, KindSettings};
 use crate::error::SiloError;
 use crate::grain::{Grain, GrainOptions};
-use crate::persistence::{PersistenceModel, Storage};
 use crate::id::{GrainId, GrainKind};
+use crate::persistence::{PersistenceModel, Storage};
 
 /// The silo-wide defaults that grain types may override in their attribute.
 #[derive(Debug, Clone, Copy)]

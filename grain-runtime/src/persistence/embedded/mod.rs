@@ -30,6 +30,9 @@ use writer::{Op, Writer};
 /// How many journal entries one read brings into memory.
 const READ_CHUNK: usize = 512;
 
+/// A stored key and value.
+pub(crate) type Record = (Vec<u8>, Vec<u8>);
+
 /// The two key spaces of a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Tree {
@@ -67,11 +70,10 @@ pub(crate) trait Engine: Send + Sync + 'static {
         start: &[u8],
         end: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String>;
+    ) -> Result<Vec<Record>, String>;
 
     /// The record with the greatest key in `start..end`.
-    fn last(&self, tree: Tree, start: &[u8], end: &[u8])
-    -> Result<Option<(Vec<u8>, Vec<u8>)>, String>;
+    fn last(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Option<Record>, String>;
 }
 
 /// A [`Journal`] and [`SnapshotStore`] on an embedded engine.
@@ -187,7 +189,12 @@ impl<E: Engine> Journal for EmbeddedStore<E> {
                 let Some(from) = next else { return Ok(None) };
                 let chunk = blocking(engine, move |engine: &E| {
                     let raw = engine
-                        .scan(Tree::Journal, &keys.event(from), &keys.events_end(), READ_CHUNK)
+                        .scan(
+                            Tree::Journal,
+                            &keys.event(from),
+                            &keys.events_end(),
+                            READ_CHUNK,
+                        )
                         .map_err(backend::<E>)?;
                     raw.iter()
                         .map(|(key, value)| journal_entry(&grain, &keys, key, value))

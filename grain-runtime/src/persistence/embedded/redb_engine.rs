@@ -4,7 +4,7 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
-use super::{Engine, Tree, WriteBatch};
+use super::{Engine, Record, Tree, WriteBatch};
 use crate::persistence::StoreError;
 
 const JOURNAL: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("journal");
@@ -57,7 +57,10 @@ impl<'a> RedbBatch<'a> {
 
 impl WriteBatch for RedbBatch<'_> {
     fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let found = self.table(tree).get(key).map_err(|error| error.to_string())?;
+        let found = self
+            .table(tree)
+            .get(key)
+            .map_err(|error| error.to_string())?;
         Ok(found.map(|value| value.value().to_vec()))
     }
 
@@ -86,7 +89,9 @@ impl Engine for RedbEngine {
         {
             let mut batch = RedbBatch {
                 journal: txn.open_table(JOURNAL).map_err(|error| error.to_string())?,
-                snapshots: txn.open_table(SNAPSHOTS).map_err(|error| error.to_string())?,
+                snapshots: txn
+                    .open_table(SNAPSHOTS)
+                    .map_err(|error| error.to_string())?,
             };
             body(&mut batch)?;
         }
@@ -95,7 +100,9 @@ impl Engine for RedbEngine {
 
     fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
         let txn = self.db.begin_read().map_err(|error| error.to_string())?;
-        let table = txn.open_table(table(tree)).map_err(|error| error.to_string())?;
+        let table = txn
+            .open_table(table(tree))
+            .map_err(|error| error.to_string())?;
         let found = table.get(key).map_err(|error| error.to_string())?;
         Ok(found.map(|value| value.value().to_vec()))
     }
@@ -106,9 +113,11 @@ impl Engine for RedbEngine {
         start: &[u8],
         end: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    ) -> Result<Vec<Record>, String> {
         let txn = self.db.begin_read().map_err(|error| error.to_string())?;
-        let table = txn.open_table(table(tree)).map_err(|error| error.to_string())?;
+        let table = txn
+            .open_table(table(tree))
+            .map_err(|error| error.to_string())?;
         let range = table.range(start..end).map_err(|error| error.to_string())?;
         range
             .take(limit)
@@ -119,14 +128,11 @@ impl Engine for RedbEngine {
             .collect()
     }
 
-    fn last(
-        &self,
-        tree: Tree,
-        start: &[u8],
-        end: &[u8],
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+    fn last(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Option<Record>, String> {
         let txn = self.db.begin_read().map_err(|error| error.to_string())?;
-        let table = txn.open_table(table(tree)).map_err(|error| error.to_string())?;
+        let table = txn
+            .open_table(table(tree))
+            .map_err(|error| error.to_string())?;
         let mut range = table.range(start..end).map_err(|error| error.to_string())?;
         range
             .next_back()

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{Engine, Tree, WriteBatch};
+use super::{Engine, Record, Tree, WriteBatch};
 use crate::persistence::StoreError;
 
 /// A sled database with a journal tree and a snapshot tree.
@@ -21,10 +21,7 @@ impl SledEngine {
             path: dir.display().to_string(),
             message: error.to_string(),
         };
-        let db = sled::Config::new()
-            .path(dir)
-            .open()
-            .map_err(open_error)?;
+        let db = sled::Config::new().path(dir).open().map_err(open_error)?;
         let journal = db.open_tree("journal").map_err(open_error)?;
         let snapshots = db.open_tree("snapshots").map_err(open_error)?;
         Ok(Self {
@@ -107,7 +104,8 @@ impl Engine for SledEngine {
                     None => writes.remove(key),
                 }
             }
-            tree.apply_batch(writes).map_err(|error| error.to_string())?;
+            tree.apply_batch(writes)
+                .map_err(|error| error.to_string())?;
         }
         self.db.flush().map_err(|error| error.to_string())?;
         Ok(())
@@ -126,7 +124,7 @@ impl Engine for SledEngine {
         start: &[u8],
         end: &[u8],
         limit: usize,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, String> {
+    ) -> Result<Vec<Record>, String> {
         self.tree(tree)
             .range(start..end)
             .take(limit)
@@ -137,12 +135,7 @@ impl Engine for SledEngine {
             .collect()
     }
 
-    fn last(
-        &self,
-        tree: Tree,
-        start: &[u8],
-        end: &[u8],
-    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, String> {
+    fn last(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Option<Record>, String> {
         self.tree(tree)
             .range(start..end)
             .next_back()

@@ -171,7 +171,11 @@ fn apply(writes: &mut dyn WriteBatch, op: &Op) -> Result<Result<(), StoreError>,
         }
         Op::PruneSnapshots { grain, before_seq } => {
             let keys = GrainKeys::new(grain);
-            writes.delete_range(Tree::Snapshots, &keys.snapshot(0), &keys.snapshot(*before_seq))?;
+            writes.delete_range(
+                Tree::Snapshots,
+                &keys.snapshot(0),
+                &keys.snapshot(*before_seq),
+            )?;
         }
     }
     Ok(Ok(()))
