@@ -13,6 +13,7 @@
 mod child;
 mod cli;
 mod config;
+pub mod durability;
 mod exec;
 mod measure;
 mod memory;

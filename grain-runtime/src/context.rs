@@ -7,8 +7,8 @@ use crate::activation::Activation;
 use crate::grain::Grain;
 use crate::id::{GrainId, GrainKey};
 use crate::persistence::{
-    Cursor, EventSourced, JournaledGrain, PersistError, PersistentGrain, Storage, encode,
-    take_snapshot,
+    Cursor, EventSourced, JournaledGrain, PRUNE_SAVED_EVERY, PersistError, PersistentGrain,
+    Storage, encode, prune_saved, take_snapshot,
 };
 use crate::reference::{RefCore, VirtualActorRef};
 use crate::timers::{self, GrainTimer};
@@ -129,7 +129,7 @@ impl<G: Grain> GrainContext<G> {
             .map_err(|message| self.encode_error("events", message))?;
         let storage = self.storage()?;
         let count = events.len() as u64;
-        self.append(storage, cursor, payloads).await?;
+        self.append(&storage, cursor, payloads).await?;
         for event in &events {
             grain.apply(event);
         }
@@ -138,7 +138,7 @@ impl<G: Grain> GrainContext<G> {
         if seq - cursor.snapshot_seq >= G::OPTIONS.snapshots.every.max(1) {
             next.snapshot_seq = seq;
             self.activation.set_cursor(next);
-            take_snapshot(&*grain, storage, self.id(), seq).await;
+            take_snapshot(&*grain, &storage, self.id(), seq).await;
         } else {
             self.activation.set_cursor(next);
         }
@@ -146,7 +146,8 @@ impl<G: Grain> GrainContext<G> {
     }
 
     /// Makes the whole state of `grain` (which is `self` in a method) durable, replacing the
-    /// state saved before, and returns its version (1 for the first save).
+    /// state saved before, and returns its version (1 for the first save). Superseded versions
+    /// are deleted every few saves and when the grain deactivates.
     ///
     /// # Errors
     ///
@@ -159,22 +160,17 @@ impl<G: Grain> GrainContext<G> {
         let payload = encode(&*grain).map_err(|message| self.encode_error("state", message))?;
         let storage = self.storage()?;
         let cursor = self.activation.cursor();
-        self.append(storage, cursor, vec![payload]).await?;
-        let seq = cursor.seq + 1;
-        self.activation.set_cursor(Cursor {
-            seq,
-            snapshot_seq: seq,
-        });
-        if cursor.seq > 0 {
-            let storage = storage.clone();
-            let id = self.id().clone();
-            self.activation.catalog().runtime().spawn(async move {
-                if let Err(error) = storage.journal().prune(&id, cursor.seq).await {
-                    tracing::warn!(grain = %id, "pruning saved states before {seq} failed: {error}");
-                }
-            });
+        self.append(&storage, cursor, vec![payload]).await?;
+        let mut next = Cursor {
+            seq: cursor.seq + 1,
+            ..cursor
+        };
+        if cursor.seq - cursor.snapshot_seq >= PRUNE_SAVED_EVERY {
+            prune_saved(&storage, self.id(), cursor.seq).await;
+            next.snapshot_seq = cursor.seq;
         }
-        Ok(seq)
+        self.activation.set_cursor(next);
+        Ok(next.seq)
     }
 
     /// Appends after `cursor`; on failure, marks the activation for discarding.
@@ -195,7 +191,7 @@ impl<G: Grain> GrainContext<G> {
             })
     }
 
-    fn storage(&self) -> Result<&Storage, PersistError> {
+    fn storage(&self) -> Result<Storage, PersistError> {
         self.activation
             .catalog()
             .storage()

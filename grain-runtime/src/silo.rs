@@ -55,6 +55,7 @@ pub(crate) trait KindCatalog: Send + Sync {
     fn idle_timeout(&self) -> Duration;
     fn live(&self) -> usize;
     fn stats(&self) -> KindStats;
+    fn release_storage(&self);
 }
 
 impl<G: Grain> KindCatalog for Catalog<G> {
@@ -76,6 +77,10 @@ impl<G: Grain> KindCatalog for Catalog<G> {
 
     fn stats(&self) -> KindStats {
         KindStats::read(self.kind().clone(), self.live(), self.counters())
+    }
+
+    fn release_storage(&self) {
+        Catalog::release_storage(self);
     }
 }
 
@@ -173,14 +178,16 @@ impl Silo {
     ///
     /// Calls made during the drain to grains that are still active are handled; calls that would
     /// need a new activation fail with [`CallError::ShuttingDown`](crate::CallError::ShuttingDown).
-    /// Waits at most the builder's shutdown timeout; calling it twice is harmless.
+    /// Waits at most the builder's shutdown timeout; calling it twice is harmless. Afterwards the
+    /// silo no longer holds its [`Storage`](crate::Storage): once the application drops its own
+    /// handle, the store is closed and its directory can be opened again.
     pub async fn shutdown(&self) -> ShutdownReport {
         let started = Instant::now();
         let state = &self.shared.state;
         state.phase.store(STOPPING, Ordering::Release);
         self.sweeper.abort();
         let deadline = started + self.shared.shutdown_timeout;
-        loop {
+        let report = loop {
             let mut retired = pin!(state.retired.notified());
             retired.as_mut().enable();
             let live: usize = self.shared.catalogs.iter().map(|c| c.live()).sum();
@@ -209,7 +216,11 @@ impl Silo {
                 () = tokio::time::sleep(Duration::from_millis(20)) => {}
                 () = tokio::time::sleep_until(deadline) => {}
             }
+        };
+        for catalog in &self.shared.catalogs {
+            catalog.release_storage();
         }
+        report
     }
 }
 

@@ -5,7 +5,7 @@
 //! the same lock, with the messages it still held moved across in order.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use dashmap::DashMap;
@@ -55,7 +55,9 @@ pub(crate) struct Catalog<G: Grain> {
     table: DashMap<GrainKey, Arc<Activation<G>>>,
     factory: Factory<G>,
     settings: KindSettings,
-    storage: Option<Storage>,
+    /// Released when the silo has shut down, so that the store closes once the application drops
+    /// its own handle, even while refs to this catalog live on.
+    storage: RwLock<Option<Storage>>,
     counters: KindCounters,
     state: Arc<SiloState>,
     silo: Weak<SiloShared>,
@@ -74,7 +76,7 @@ impl<G: Grain> Catalog<G> {
             table: DashMap::new(),
             factory,
             settings,
-            storage,
+            storage: RwLock::new(storage),
             counters: KindCounters::default(),
             state,
             silo,
@@ -85,9 +87,20 @@ impl<G: Grain> Catalog<G> {
         &self.settings
     }
 
-    /// The silo's storage; always set for durable grain kinds.
-    pub(crate) fn storage(&self) -> Option<&Storage> {
-        self.storage.as_ref()
+    /// The silo's storage: set for durable grain kinds until the silo has shut down.
+    pub(crate) fn storage(&self) -> Option<Storage> {
+        self.storage
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drops this catalog's handle on the storage.
+    pub(crate) fn release_storage(&self) {
+        self.storage
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 
     pub(crate) fn counters(&self) -> &KindCounters {

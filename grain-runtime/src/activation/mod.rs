@@ -325,7 +325,7 @@ impl<G: Grain> Activation<G> {
                 self.id
             )
         })?;
-        let recovery = <G::Persistence as PersistenceModel<G>>::recover(grain, storage, &self.id);
+        let recovery = <G::Persistence as PersistenceModel<G>>::recover(grain, &storage, &self.id);
         match self
             .guarded("recover", false, CallMeta::internal(), recovery)
             .await
@@ -460,7 +460,7 @@ impl<G: Grain> Activation<G> {
         if let Some(storage) = self.catalog.storage() {
             let cursor = self.cursor();
             <G::Persistence as PersistenceModel<G>>::deactivating(
-                &grain, storage, &self.id, cursor,
+                &grain, &storage, &self.id, cursor,
             )
             .await;
         }

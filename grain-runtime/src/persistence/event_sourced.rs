@@ -230,7 +230,19 @@ pub(crate) async fn take_snapshot<G: EventSourced>(
     }
 }
 
-/// Whole-state persistence: `#[grain(persistent)]`.
+/// How many superseded saved states a persistent grain leaves before deleting them.
+pub(crate) const PRUNE_SAVED_EVERY: u64 = 64;
+
+/// Deletes the saved states of a persistent grain up to and including `through`. A failure is
+/// logged: superseded states are never read.
+pub(crate) async fn prune_saved(storage: &Storage, id: &GrainId, through: u64) {
+    if let Err(error) = storage.journal().prune(id, through).await {
+        tracing::warn!(grain = %id, through, "deleting superseded saved states failed: {error}");
+    }
+}
+
+/// Whole-state persistence: `#[grain(persistent)]`. The cursor's `snapshot_seq` is the version
+/// up to which superseded states were deleted.
 #[doc(hidden)]
 pub struct Saved;
 
@@ -268,9 +280,13 @@ impl<G: GrainSpec + Serialize + DeserializeOwned> PersistenceModel<G> for Saved 
             .map_err(|error| format!("saved state {last} of {id} cannot be decoded: {error}"))?;
         Ok(Cursor {
             seq: last,
-            snapshot_seq: last,
+            snapshot_seq: 0,
         })
     }
 
-    async fn deactivating(_: &G, _: &Storage, _: &GrainId, _: Cursor) {}
+    async fn deactivating(_: &G, storage: &Storage, id: &GrainId, cursor: Cursor) {
+        if cursor.seq > cursor.snapshot_seq + 1 {
+            prune_saved(storage, id, cursor.seq - 1).await;
+        }
+    }
 }

@@ -4,9 +4,13 @@
 //! ```text
 //! journal tree:   prefix 0x00          -> last sequence number (the head)
 //!                 prefix 0x01 seq:u64  -> event
-//! snapshot tree:  prefix seq:u64       -> snapshot
+//! snapshot tree:  prefix 0x00          -> sequence number of the latest snapshot
+//!                 prefix 0x01 seq:u64  -> snapshot
 //! prefix = kind_len:u16 kind key_tag:u8 key_bytes   (string keys: len:u32 bytes)
 //! ```
+//!
+//! The head and latest-snapshot records let readers find a grain's records with point lookups,
+//! which every engine does fast, instead of ordered scans.
 
 use crate::id::{GrainId, GrainKey};
 
@@ -68,32 +72,20 @@ impl GrainKeys {
         key
     }
 
-    /// The key of the snapshot taken at `seq`.
-    pub(crate) fn snapshot(&self, seq: u64) -> Vec<u8> {
-        let mut key = Vec::with_capacity(self.prefix.len() + 8);
-        key.extend_from_slice(&self.prefix);
-        key.extend_from_slice(&seq.to_be_bytes());
-        key
+    /// The key of the record naming the grain's latest snapshot.
+    pub(crate) fn latest_snapshot(&self) -> Vec<u8> {
+        self.head()
     }
 
-    /// The end (exclusive) of the grain's snapshots.
-    pub(crate) fn snapshots_end(&self) -> Vec<u8> {
-        let mut key = Vec::with_capacity(self.prefix.len() + 9);
-        key.extend_from_slice(&self.prefix);
-        key.extend_from_slice(&[0xff; 9]);
-        key
+    /// The key of the snapshot taken at `seq`.
+    pub(crate) fn snapshot(&self, seq: u64) -> Vec<u8> {
+        self.event(seq)
     }
 
     /// The sequence number in a journal entry key, if the key is one of this grain's.
     pub(crate) fn event_seq(&self, key: &[u8]) -> Option<u64> {
         let rest = key.strip_prefix(self.prefix.as_slice())?;
         let rest = rest.strip_prefix(&[EVENT])?;
-        Some(u64::from_be_bytes(rest.try_into().ok()?))
-    }
-
-    /// The sequence number in a snapshot key, if the key is one of this grain's.
-    pub(crate) fn snapshot_seq(&self, key: &[u8]) -> Option<u64> {
-        let rest = key.strip_prefix(self.prefix.as_slice())?;
         Some(u64::from_be_bytes(rest.try_into().ok()?))
     }
 }
@@ -116,6 +108,5 @@ mod tests {
         assert!(a.event(1) < a.event(256) && a.event(256) < a.events_end());
         assert_eq!(a.event_seq(&a.event(42)), Some(42));
         assert_eq!(ax.event_seq(&a.event(42)), None);
-        assert_eq!(a.snapshot_seq(&a.snapshot(9)), Some(9));
     }
 }

@@ -28,7 +28,7 @@ pub use event_sourced::{
     Cursor, Journaled, JournaledGrain, PersistenceModel, PersistentGrain, Saved, Volatile,
 };
 
-pub(crate) use event_sourced::take_snapshot;
+pub(crate) use event_sourced::{PRUNE_SAVED_EVERY, prune_saved, take_snapshot};
 
 use std::fmt;
 use std::path::Path;

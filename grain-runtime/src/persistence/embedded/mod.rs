@@ -40,11 +40,25 @@ pub(crate) enum Tree {
     Snapshots,
 }
 
+/// The reads of one consistent view of a store.
+pub(crate) trait ReadBatch {
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
+    /// Up to `limit` records with keys in `start..end`, in key order.
+    fn scan(
+        &mut self,
+        tree: Tree,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Record>, String>;
+}
+
 /// The writes of one commit, as an engine exposes them to the writer.
 pub(crate) trait WriteBatch {
     /// The value under `key`, including writes made earlier in this batch.
     fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
     fn put(&mut self, tree: Tree, key: Vec<u8>, value: Vec<u8>) -> Result<(), String>;
+    fn delete(&mut self, tree: Tree, key: Vec<u8>) -> Result<(), String>;
     /// Deletes every key in `start..end`.
     fn delete_range(&mut self, tree: Tree, start: &[u8], end: &[u8]) -> Result<(), String>;
 }
@@ -61,19 +75,11 @@ pub(crate) trait Engine: Send + Sync + 'static {
         body: &mut dyn FnMut(&mut dyn WriteBatch) -> Result<(), String>,
     ) -> Result<(), String>;
 
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
-
-    /// Up to `limit` records with keys in `start..end`, in key order.
-    fn scan(
+    /// Runs `body` on a read view of the store.
+    fn read(
         &self,
-        tree: Tree,
-        start: &[u8],
-        end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<Record>, String>;
-
-    /// The record with the greatest key in `start..end`.
-    fn last(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Option<Record>, String>;
+        body: &mut dyn FnMut(&mut dyn ReadBatch) -> Result<(), String>,
+    ) -> Result<(), String>;
 }
 
 /// A [`Journal`] and [`SnapshotStore`] on an embedded engine.
@@ -89,9 +95,10 @@ impl<E: Engine> EmbeddedStore<E> {
         Self { engine, writer }
     }
 
+    /// Runs `read` against a read view on the blocking pool.
     async fn read<T: Send + 'static>(
         &self,
-        read: impl FnOnce(&E) -> Result<T, StoreError> + Send + 'static,
+        read: impl FnOnce(&mut dyn ReadBatch) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         blocking(Arc::clone(&self.engine), read).await
     }
@@ -99,11 +106,23 @@ impl<E: Engine> EmbeddedStore<E> {
 
 async fn blocking<E: Engine, T: Send + 'static>(
     engine: Arc<E>,
-    read: impl FnOnce(&E) -> Result<T, StoreError> + Send + 'static,
+    read: impl FnOnce(&mut dyn ReadBatch) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(move || read(&engine))
-        .await
-        .map_err(|error| backend::<E>(error.to_string()))?
+    tokio::task::spawn_blocking(move || {
+        let mut read = Some(read);
+        let mut outcome = None;
+        engine
+            .read(&mut |view| {
+                if let Some(read) = read.take() {
+                    outcome = Some(read(view));
+                }
+                Ok(())
+            })
+            .map_err(backend::<E>)?;
+        outcome.unwrap_or_else(|| Err(backend::<E>("the read did not run".to_string())))
+    })
+    .await
+    .map_err(|error| backend::<E>(error.to_string()))?
 }
 
 fn backend<E: Engine>(message: String) -> StoreError {
@@ -113,48 +132,128 @@ fn backend<E: Engine>(message: String) -> StoreError {
     }
 }
 
-/// Decodes a journal head record: the last sequence number appended.
-pub(super) fn decode_head(
+fn corrupt(grain: &GrainId, record: &'static str, seq: u64, reason: String) -> StoreError {
+    StoreError::Corrupt {
+        grain: grain.clone(),
+        record,
+        seq,
+        reason,
+    }
+}
+
+/// Decodes a record that holds a sequence number: a journal head (the last sequence number
+/// appended) or a latest-snapshot record. A missing record reads as 0.
+pub(super) fn decode_seq_record(
     grain: &GrainId,
+    record: &'static str,
     key: &[u8],
     value: Option<&[u8]>,
 ) -> Result<u64, StoreError> {
     let Some(value) = value else { return Ok(0) };
-    let corrupt = |reason: String| StoreError::Corrupt {
-        grain: grain.clone(),
-        record: "journal head",
-        seq: 0,
-        reason,
-    };
-    let payload = record::open(key, value).map_err(corrupt)?;
-    let bytes: [u8; 8] = payload
-        .try_into()
-        .map_err(|_| corrupt(format!("head is {} bytes, not 8", payload.len())))?;
+    let payload = record::open(key, value).map_err(|reason| corrupt(grain, record, 0, reason))?;
+    let bytes: [u8; 8] = payload.try_into().map_err(|_| {
+        corrupt(
+            grain,
+            record,
+            0,
+            format!("it holds {} bytes, not 8", payload.len()),
+        )
+    })?;
     Ok(u64::from_be_bytes(bytes))
 }
 
-fn journal_entry(
+fn head<E: Engine>(
+    view: &mut dyn ReadBatch,
     grain: &GrainId,
     keys: &GrainKeys,
-    key: &[u8],
-    value: &[u8],
-) -> Result<JournalEntry, StoreError> {
-    let seq = keys.event_seq(key).ok_or_else(|| StoreError::Corrupt {
-        grain: grain.clone(),
-        record: "journal",
-        seq: 0,
-        reason: format!("key {key:02x?} is not a journal entry key"),
-    })?;
-    let payload = record::open(key, value).map_err(|reason| StoreError::Corrupt {
-        grain: grain.clone(),
-        record: "journal",
-        seq,
-        reason,
-    })?;
-    Ok(JournalEntry {
+) -> Result<u64, StoreError> {
+    let key = keys.head();
+    let value = view.get(Tree::Journal, &key).map_err(backend::<E>)?;
+    decode_seq_record(grain, "journal head", &key, value.as_deref())
+}
+
+/// Up to [`READ_CHUNK`] entries of a journal from `from`, read by point lookups up to the
+/// journal's head, so that a missing entry is an error rather than the silent end of the journal.
+fn read_chunk<E: Engine>(
+    view: &mut dyn ReadBatch,
+    grain: &GrainId,
+    keys: &GrainKeys,
+    from: u64,
+) -> Result<Vec<JournalEntry>, StoreError> {
+    let head = head::<E>(view, grain, keys)?;
+    let mut seq = from.max(1);
+    if seq > head {
+        return Ok(Vec::new());
+    }
+    if view
+        .get(Tree::Journal, &keys.event(seq))
+        .map_err(backend::<E>)?
+        .is_none()
+    {
+        // Entries covered by a snapshot may have been pruned: start at the first one kept.
+        let first = view
+            .scan(Tree::Journal, &keys.event(seq), &keys.events_end(), 1)
+            .map_err(backend::<E>)?;
+        let Some((key, _)) = first.first() else {
+            return Ok(Vec::new());
+        };
+        seq = keys.event_seq(key).ok_or_else(|| {
+            corrupt(
+                grain,
+                "journal",
+                0,
+                format!("key {key:02x?} is not an entry key"),
+            )
+        })?;
+    }
+    let mut entries = Vec::with_capacity(READ_CHUNK.min((head - seq + 1) as usize));
+    while seq <= head && entries.len() < READ_CHUNK {
+        let key = keys.event(seq);
+        let Some(value) = view.get(Tree::Journal, &key).map_err(backend::<E>)? else {
+            return Err(corrupt(
+                grain,
+                "journal",
+                seq,
+                format!("the entry is missing, though the journal ends at {head}"),
+            ));
+        };
+        let payload =
+            record::open(&key, &value).map_err(|reason| corrupt(grain, "journal", seq, reason))?;
+        entries.push(JournalEntry {
+            seq,
+            payload: payload.to_vec(),
+        });
+        seq += 1;
+    }
+    Ok(entries)
+}
+
+fn latest_snapshot<E: Engine>(
+    view: &mut dyn ReadBatch,
+    grain: &GrainId,
+    keys: &GrainKeys,
+) -> Result<Option<Snapshot>, StoreError> {
+    let index = keys.latest_snapshot();
+    let value = view.get(Tree::Snapshots, &index).map_err(backend::<E>)?;
+    if value.is_none() {
+        return Ok(None);
+    }
+    let seq = decode_seq_record(grain, "latest snapshot", &index, value.as_deref())?;
+    let key = keys.snapshot(seq);
+    let Some(value) = view.get(Tree::Snapshots, &key).map_err(backend::<E>)? else {
+        return Err(corrupt(
+            grain,
+            "snapshot",
+            seq,
+            "the latest snapshot is missing".to_string(),
+        ));
+    };
+    let payload =
+        record::open(&key, &value).map_err(|reason| corrupt(grain, "snapshot", seq, reason))?;
+    Ok(Some(Snapshot {
         seq,
         payload: payload.to_vec(),
-    })
+    }))
 }
 
 #[async_trait]
@@ -187,27 +286,14 @@ impl<E: Engine> Journal for EmbeddedStore<E> {
             let keys = keys.clone();
             async move {
                 let Some(from) = next else { return Ok(None) };
-                let chunk = blocking(engine, move |engine: &E| {
-                    let raw = engine
-                        .scan(
-                            Tree::Journal,
-                            &keys.event(from),
-                            &keys.events_end(),
-                            READ_CHUNK,
-                        )
-                        .map_err(backend::<E>)?;
-                    raw.iter()
-                        .map(|(key, value)| journal_entry(&grain, &keys, key, value))
-                        .collect::<Result<Vec<_>, _>>()
+                let chunk = blocking(engine, move |view| {
+                    read_chunk::<E>(view, &grain, &keys, from)
                 })
                 .await?;
-                let next = match chunk.last() {
-                    Some(last) if chunk.len() == READ_CHUNK => Some(last.seq + 1),
-                    _ => None,
-                };
-                if chunk.is_empty() {
+                let Some(last) = chunk.last() else {
                     return Ok(None);
-                }
+                };
+                let next = (chunk.len() == READ_CHUNK).then_some(last.seq + 1);
                 Ok(Some((stream::iter(chunk.into_iter().map(Ok)), next)))
             }
         })
@@ -217,12 +303,8 @@ impl<E: Engine> Journal for EmbeddedStore<E> {
 
     async fn last_seq(&self, grain: &GrainId) -> Result<u64, StoreError> {
         let grain = grain.clone();
-        self.read(move |engine: &E| {
-            let key = GrainKeys::new(&grain).head();
-            let value = engine.get(Tree::Journal, &key).map_err(backend::<E>)?;
-            decode_head(&grain, &key, value.as_deref())
-        })
-        .await
+        self.read(move |view| head::<E>(view, &grain, &GrainKeys::new(&grain)))
+            .await
     }
 
     async fn prune(&self, grain: &GrainId, through_seq: u64) -> Result<(), StoreError> {
@@ -239,30 +321,8 @@ impl<E: Engine> Journal for EmbeddedStore<E> {
 impl<E: Engine> SnapshotStore for EmbeddedStore<E> {
     async fn latest(&self, grain: &GrainId) -> Result<Option<Snapshot>, StoreError> {
         let grain = grain.clone();
-        self.read(move |engine: &E| {
-            let keys = GrainKeys::new(&grain);
-            let found = engine
-                .last(Tree::Snapshots, &keys.snapshot(0), &keys.snapshots_end())
-                .map_err(backend::<E>)?;
-            let Some((key, value)) = found else {
-                return Ok(None);
-            };
-            let corrupt = |seq: u64, reason: String| StoreError::Corrupt {
-                grain: grain.clone(),
-                record: "snapshot",
-                seq,
-                reason,
-            };
-            let seq = keys
-                .snapshot_seq(&key)
-                .ok_or_else(|| corrupt(0, format!("key {key:02x?} is not a snapshot key")))?;
-            let payload = record::open(&key, &value).map_err(|reason| corrupt(seq, reason))?;
-            Ok(Some(Snapshot {
-                seq,
-                payload: payload.to_vec(),
-            }))
-        })
-        .await
+        self.read(move |view| latest_snapshot::<E>(view, &grain, &GrainKeys::new(&grain)))
+            .await
     }
 
     async fn save(&self, grain: &GrainId, snapshot: Snapshot) -> Result<(), StoreError> {

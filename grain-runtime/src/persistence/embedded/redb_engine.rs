@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use redb::{Database, ReadableDatabase as _, ReadableTable as _, TableDefinition};
+use redb::{Database, ReadOnlyTable, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
-use super::{Engine, Record, Tree, WriteBatch};
+use super::{Engine, ReadBatch, Record, Tree, WriteBatch};
 use crate::persistence::StoreError;
 
 const JOURNAL: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("journal");
@@ -12,13 +12,6 @@ const SNAPSHOTS: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("
 
 /// The file inside the data directory.
 const FILE: &str = "grains.redb";
-
-fn table(tree: Tree) -> TableDefinition<'static, &'static [u8], &'static [u8]> {
-    match tree {
-        Tree::Journal => JOURNAL,
-        Tree::Snapshots => SNAPSHOTS,
-    }
-}
 
 /// A redb database with a journal table and a snapshot table.
 pub(crate) struct RedbEngine {
@@ -71,6 +64,13 @@ impl WriteBatch for RedbBatch<'_> {
             .map_err(|error| error.to_string())
     }
 
+    fn delete(&mut self, tree: Tree, key: Vec<u8>) -> Result<(), String> {
+        self.table(tree)
+            .remove(key.as_slice())
+            .map(drop)
+            .map_err(|error| error.to_string())
+    }
+
     fn delete_range(&mut self, tree: Tree, start: &[u8], end: &[u8]) -> Result<(), String> {
         self.table(tree)
             .retain_in(start..end, |_, _| false)
@@ -98,27 +98,56 @@ impl Engine for RedbEngine {
         txn.commit().map_err(|error| error.to_string())
     }
 
-    fn get(&self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    fn read(
+        &self,
+        body: &mut dyn FnMut(&mut dyn ReadBatch) -> Result<(), String>,
+    ) -> Result<(), String> {
         let txn = self.db.begin_read().map_err(|error| error.to_string())?;
-        let table = txn
-            .open_table(table(tree))
+        let mut view = RedbView {
+            journal: txn.open_table(JOURNAL).map_err(|error| error.to_string())?,
+            snapshots: txn
+                .open_table(SNAPSHOTS)
+                .map_err(|error| error.to_string())?,
+        };
+        body(&mut view)
+    }
+}
+
+/// One read transaction: a consistent view of both tables.
+struct RedbView {
+    journal: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    snapshots: ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl RedbView {
+    fn table(&self, tree: Tree) -> &ReadOnlyTable<&'static [u8], &'static [u8]> {
+        match tree {
+            Tree::Journal => &self.journal,
+            Tree::Snapshots => &self.snapshots,
+        }
+    }
+}
+
+impl ReadBatch for RedbView {
+    fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let found = self
+            .table(tree)
+            .get(key)
             .map_err(|error| error.to_string())?;
-        let found = table.get(key).map_err(|error| error.to_string())?;
         Ok(found.map(|value| value.value().to_vec()))
     }
 
     fn scan(
-        &self,
+        &mut self,
         tree: Tree,
         start: &[u8],
         end: &[u8],
         limit: usize,
     ) -> Result<Vec<Record>, String> {
-        let txn = self.db.begin_read().map_err(|error| error.to_string())?;
-        let table = txn
-            .open_table(table(tree))
+        let range = self
+            .table(tree)
+            .range(start..end)
             .map_err(|error| error.to_string())?;
-        let range = table.range(start..end).map_err(|error| error.to_string())?;
         range
             .take(limit)
             .map(|item| {
@@ -126,18 +155,5 @@ impl Engine for RedbEngine {
                     .map_err(|error| error.to_string())
             })
             .collect()
-    }
-
-    fn last(&self, tree: Tree, start: &[u8], end: &[u8]) -> Result<Option<Record>, String> {
-        let txn = self.db.begin_read().map_err(|error| error.to_string())?;
-        let table = txn
-            .open_table(table(tree))
-            .map_err(|error| error.to_string())?;
-        let mut range = table.range(start..end).map_err(|error| error.to_string())?;
-        range
-            .next_back()
-            .transpose()
-            .map(|found| found.map(|(key, value)| (key.value().to_vec(), value.value().to_vec())))
-            .map_err(|error| error.to_string())
     }
 }

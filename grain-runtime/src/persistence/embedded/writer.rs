@@ -5,14 +5,20 @@
 //! during that fsync form the next batch, so the number of fsyncs per second stays bounded while
 //! throughput grows with the number of concurrent writers. Each request is checked on its own:
 //! a stale append is rejected without failing the others in its batch.
+//!
+//! Within a batch, requests are applied grouped by grain (in arrival order per grain), so that
+//! the engine touches each part of its tree once. The thread is the store's only writer, so it
+//! keeps the journal heads it has committed in memory and reads a head from the store only for a
+//! grain it has not written to lately.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use super::{Engine, Tree, WriteBatch, backend, decode_head};
+use super::{Engine, Tree, WriteBatch, backend, decode_seq_record};
 use crate::id::GrainId;
 use crate::persistence::keys::GrainKeys;
 use crate::persistence::record;
@@ -20,6 +26,37 @@ use crate::persistence::{Snapshot, StoreError};
 
 /// The most requests one commit takes.
 const MAX_BATCH: usize = 8192;
+
+/// The most journal heads kept in memory; the cache starts over when it is full.
+const MAX_CACHED_HEADS: usize = 100_000;
+
+/// Journal heads by head key: committed ones, and those of the batch being built.
+#[derive(Default)]
+struct Heads {
+    committed: HashMap<Vec<u8>, u64>,
+    batch: HashMap<Vec<u8>, u64>,
+}
+
+impl Heads {
+    fn get(&self, key: &[u8]) -> Option<u64> {
+        self.batch
+            .get(key)
+            .or_else(|| self.committed.get(key))
+            .copied()
+    }
+
+    fn committed(&mut self) {
+        if self.committed.len() + self.batch.len() > MAX_CACHED_HEADS {
+            self.committed.clear();
+        }
+        self.committed.extend(self.batch.drain());
+    }
+
+    fn aborted(&mut self) {
+        self.batch.clear();
+        self.committed.clear();
+    }
+}
 
 /// One write.
 pub(super) enum Op {
@@ -40,6 +77,17 @@ pub(super) enum Op {
         grain: GrainId,
         before_seq: u64,
     },
+}
+
+impl Op {
+    fn grain(&self) -> &GrainId {
+        match self {
+            Op::Append { grain, .. }
+            | Op::SaveSnapshot { grain, .. }
+            | Op::PruneEvents { grain, .. }
+            | Op::PruneSnapshots { grain, .. } => grain,
+        }
+    }
 }
 
 struct Request {
@@ -91,6 +139,7 @@ impl Drop for Writer {
 }
 
 fn run<E: Engine>(engine: &E, queue: &mpsc::Receiver<Request>) {
+    let mut heads = Heads::default();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -99,21 +148,25 @@ fn run<E: Engine>(engine: &E, queue: &mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
+        batch.sort_by_cached_key(|request| GrainKeys::new(request.op.grain()).head());
         let mut outcomes = Vec::with_capacity(batch.len());
         let committed = engine.write(&mut |writes| {
             outcomes.clear();
+            heads.batch.clear();
             for request in &batch {
-                outcomes.push(apply(writes, &request.op)?);
+                outcomes.push(apply(writes, &mut heads, &request.op)?);
             }
             Ok(())
         });
         match committed {
             Ok(()) => {
+                heads.committed();
                 for (request, outcome) in batch.into_iter().zip(outcomes) {
                     let _ = request.reply.send(outcome);
                 }
             }
             Err(message) => {
+                heads.aborted();
                 tracing::error!(backend = E::NAME, "a storage commit failed: {message}");
                 for request in batch {
                     let _ = request.reply.send(Err(backend::<E>(message.clone())));
@@ -125,7 +178,11 @@ fn run<E: Engine>(engine: &E, queue: &mpsc::Receiver<Request>) {
 
 /// Adds one request's writes to the batch. The outer error aborts the whole batch; the inner one
 /// rejects this request only, before it has written anything.
-fn apply(writes: &mut dyn WriteBatch, op: &Op) -> Result<Result<(), StoreError>, String> {
+fn apply(
+    writes: &mut dyn WriteBatch,
+    heads: &mut Heads,
+    op: &Op,
+) -> Result<Result<(), StoreError>, String> {
     match op {
         Op::Append {
             grain,
@@ -134,10 +191,15 @@ fn apply(writes: &mut dyn WriteBatch, op: &Op) -> Result<Result<(), StoreError>,
         } => {
             let keys = GrainKeys::new(grain);
             let head_key = keys.head();
-            let stored = writes.get(Tree::Journal, &head_key)?;
-            let head = match decode_head(grain, &head_key, stored.as_deref()) {
-                Ok(head) => head,
-                Err(corrupt) => return Ok(Err(corrupt)),
+            let head = match heads.get(&head_key) {
+                Some(head) => head,
+                None => {
+                    let stored = writes.get(Tree::Journal, &head_key)?;
+                    match decode_seq_record(grain, "journal head", &head_key, stored.as_deref()) {
+                        Ok(head) => head,
+                        Err(corrupt) => return Ok(Err(corrupt)),
+                    }
+                }
             };
             if head.checked_add(1) != Some(*first_seq) {
                 return Ok(Err(StoreError::Conflict {
@@ -154,12 +216,25 @@ fn apply(writes: &mut dyn WriteBatch, op: &Op) -> Result<Result<(), StoreError>,
                 writes.put(Tree::Journal, key, value)?;
             }
             let value = record::seal(&head_key, &seq.to_be_bytes());
-            writes.put(Tree::Journal, head_key, value)?;
+            writes.put(Tree::Journal, head_key.clone(), value)?;
+            heads.batch.insert(head_key, seq);
         }
         Op::SaveSnapshot { grain, snapshot } => {
-            let key = GrainKeys::new(grain).snapshot(snapshot.seq);
+            let keys = GrainKeys::new(grain);
+            let index = keys.latest_snapshot();
+            let stored = writes.get(Tree::Snapshots, &index)?;
+            let latest =
+                match decode_seq_record(grain, "latest snapshot", &index, stored.as_deref()) {
+                    Ok(latest) => stored.map(|_| latest),
+                    Err(corrupt) => return Ok(Err(corrupt)),
+                };
+            let key = keys.snapshot(snapshot.seq);
             let value = record::seal(&key, &snapshot.payload);
             writes.put(Tree::Snapshots, key, value)?;
+            if latest.is_none_or(|latest| latest <= snapshot.seq) {
+                let value = record::seal(&index, &snapshot.seq.to_be_bytes());
+                writes.put(Tree::Snapshots, index, value)?;
+            }
         }
         Op::PruneEvents { grain, through_seq } => {
             let keys = GrainKeys::new(grain);
@@ -176,6 +251,15 @@ fn apply(writes: &mut dyn WriteBatch, op: &Op) -> Result<Result<(), StoreError>,
                 &keys.snapshot(0),
                 &keys.snapshot(*before_seq),
             )?;
+            let index = keys.latest_snapshot();
+            let stored = writes.get(Tree::Snapshots, &index)?;
+            if let Ok(latest) =
+                decode_seq_record(grain, "latest snapshot", &index, stored.as_deref())
+                && stored.is_some()
+                && latest < *before_seq
+            {
+                writes.delete(Tree::Snapshots, index)?;
+            }
         }
     }
     Ok(Ok(()))
