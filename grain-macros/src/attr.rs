@@ -2,6 +2,7 @@
 
 use proc_macro2::Span;
 use proc_macro2::TokenStream;
+use quote::ToTokens as _;
 use syn::meta::ParseNestedMeta;
 use syn::parse::Parse;
 use syn::{LitBool, LitInt, LitStr};
@@ -126,7 +127,11 @@ fn snapshot_options(meta: &ParseNestedMeta<'_>) -> syn::Result<SnapshotOptions> 
     if !meta.input.peek(syn::token::Paren) {
         return Ok(options);
     }
-    meta.parse_nested_meta(|nested| {
+    // Parsed like the attribute itself, so that `journaled()` is accepted as `#[grain()]` is.
+    let content;
+    syn::parenthesized!(content in meta.input);
+    let content: TokenStream = content.parse()?;
+    let parser = syn::meta::parser(|nested| {
         let name = nested
             .path
             .get_ident()
@@ -162,12 +167,14 @@ fn snapshot_options(meta: &ParseNestedMeta<'_>) -> syn::Result<SnapshotOptions> 
             }
             _ => {
                 return Err(nested.error(format!(
-                    "unknown journaled option; expected one of {SNAPSHOT_OPTIONS}"
+                    "unknown journaled option `{}`; expected one of {SNAPSHOT_OPTIONS}",
+                    nested.path.to_token_stream()
                 )));
             }
         }
         Ok(())
-    })?;
+    });
+    syn::parse::Parser::parse2(parser, content)?;
     Ok(options)
 }
 

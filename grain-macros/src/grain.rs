@@ -43,15 +43,26 @@ pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStr
     let reentrant = options.reentrant;
     let policy = quote!(::grain_runtime::__private::SnapshotPolicy::DEFAULT);
     let (model, snapshots, marker) = match &options.persistence {
-        Persistence::Volatile => (quote!(Volatile), policy, None),
+        Persistence::Volatile => (quote!(::grain_runtime::__private::Volatile), policy, None),
         Persistence::Journaled(span, snapshot) => {
-            let every = snapshot.every.map(|n| quote!(every: #n,));
-            let on_deactivate = snapshot.on_deactivate.map(|b| quote!(on_deactivate: #b,));
-            let prune_events = snapshot.prune_events.map(|b| quote!(prune_events: #b,));
+            // Every field is written out: `..DEFAULT` after all three would trip
+            // `clippy::needless_update` in the user's crate.
+            let every = snapshot
+                .every
+                .map_or_else(|| quote!(#policy.every), |n| quote!(#n));
+            let on_deactivate = snapshot
+                .on_deactivate
+                .map_or_else(|| quote!(#policy.on_deactivate), |b| quote!(#b));
+            let prune_events = snapshot
+                .prune_events
+                .map_or_else(|| quote!(#policy.prune_events), |b| quote!(#b));
             (
-                quote!(Journaled),
+                // Spanned at the option, so that a missing `EventSourced` impl is reported there.
+                quote_spanned!(*span=> ::grain_runtime::__private::Journaled),
                 quote!(::grain_runtime::__private::SnapshotPolicy {
-                    #every #on_deactivate #prune_events ..#policy
+                    every: #every,
+                    on_deactivate: #on_deactivate,
+                    prune_events: #prune_events,
                 }),
                 Some(
                     quote_spanned!(*span=> impl ::grain_runtime::__private::JournaledGrain for #ident {}),
@@ -59,7 +70,7 @@ pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStr
             )
         }
         Persistence::Persistent(span) => (
-            quote!(Saved),
+            quote_spanned!(*span=> ::grain_runtime::__private::Saved),
             policy,
             Some(
                 quote_spanned!(*span=> impl ::grain_runtime::__private::PersistentGrain for #ident {}),
@@ -79,7 +90,7 @@ pub(crate) fn expand(attr: TokenStream, def: ItemStruct) -> syn::Result<TokenStr
                     reentrant: #reentrant,
                     snapshots: #snapshots,
                 };
-            type Persistence = ::grain_runtime::__private::#model;
+            type Persistence = #model;
         }
 
         #marker

@@ -114,6 +114,24 @@ impl From<Uuid> for GrainKey {
     }
 }
 
+impl GrainKey {
+    /// The key's text if it is a string key.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            GrainKey::Str(s) => Some(s),
+            GrainKey::Int(_) | GrainKey::Uuid(_) => None,
+        }
+    }
+
+    /// The key's number if it is an integer key.
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            GrainKey::Int(n) => Some(*n),
+            GrainKey::Str(_) | GrainKey::Uuid(_) => None,
+        }
+    }
+}
+
 /// The identity of one grain: its kind and its key, printed as `Counter/"alice"`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct GrainId {

@@ -64,6 +64,10 @@ pub use timers::GrainTimer;
 #[cfg(feature = "macros")]
 pub use grain_macros::grain;
 
+/// The attribute [`Journal`] and [`SnapshotStore`] implementations use, re-exported so that a
+/// storage backend needs no extra dependency to implement them.
+pub use async_trait::async_trait;
+
 /// The types most grain code needs: `use grain_runtime::prelude::*;`.
 pub mod prelude {
     #[cfg(feature = "macros")]

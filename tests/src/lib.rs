@@ -4,6 +4,14 @@
 //! never sleep for a fixed time to let something happen: they wait for the observable effect with
 //! [`eventually`], hold a grain inside a turn with a [`Gate`], and record what grains did with a
 //! [`Recorder`] or a [`ConcurrencyProbe`] handed to them through `SiloBuilder::register_with`.
+//!
+//! The storage tests share three more modules: [`storage_conformance`], the properties every
+//! journal and snapshot store must have, [`journal_writer`], the workload of the crash test, and
+//! [`durable`], which runs the durable-state scenarios on each backend.
+
+pub mod durable;
+pub mod journal_writer;
+pub mod storage_conformance;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

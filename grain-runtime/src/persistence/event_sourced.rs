@@ -58,6 +58,13 @@ pub trait EventSourced: GrainSpec + Serialize + DeserializeOwned {
     /// Changes the state by one event. It runs on every persisted event and again on recovery,
     /// so it must not fail or call out: validate in the method, before persisting.
     fn apply(&mut self, event: &Self::Event);
+
+    /// Takes the state loaded from a snapshot. The default replaces `self`, so fields that are
+    /// not persisted (`#[serde(skip)]`) take their `Default`; override it to keep such fields,
+    /// for instance handles the grain's factory gave it.
+    fn restore(&mut self, snapshot: Self) {
+        *self = snapshot;
+    }
 }
 
 /// When an event-sourced grain's state is snapshotted, set in its attribute:
@@ -159,12 +166,13 @@ impl<G: EventSourced> PersistenceModel<G> for Journaled {
             .await
             .map_err(|error| error.to_string())?;
         if let Some(snapshot) = snapshot {
-            *grain = decode(&snapshot.payload).map_err(|error| {
+            let state = decode(&snapshot.payload).map_err(|error| {
                 format!(
                     "snapshot of {id} at sequence {} cannot be decoded: {error}",
                     snapshot.seq
                 )
             })?;
+            grain.restore(state);
             cursor.seq = snapshot.seq;
             cursor.snapshot_seq = snapshot.seq;
         }
