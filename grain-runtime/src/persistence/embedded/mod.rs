@@ -162,18 +162,70 @@ pub(super) fn decode_seq_record(
     Ok(u64::from_be_bytes(bytes))
 }
 
+/// A journal's head record: the last sequence number appended and the one pruned through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(super) struct Head {
+    pub(super) last: u64,
+    pub(super) pruned: u64,
+}
+
+impl Head {
+    pub(super) fn encode(self) -> [u8; 16] {
+        let mut bytes = [0; 16];
+        bytes[..8].copy_from_slice(&self.last.to_be_bytes());
+        bytes[8..].copy_from_slice(&self.pruned.to_be_bytes());
+        bytes
+    }
+
+    /// Decodes a stored head; a missing one is an empty journal.
+    pub(super) fn decode(
+        grain: &GrainId,
+        key: &[u8],
+        value: Option<&[u8]>,
+    ) -> Result<Head, StoreError> {
+        let Some(value) = value else {
+            return Ok(Head::default());
+        };
+        let payload =
+            record::open(key, value).map_err(|reason| corrupt(grain, "journal head", 0, reason))?;
+        let number = |at: usize| {
+            let bytes: [u8; 8] = payload[at..at + 8].try_into().unwrap_or_default();
+            u64::from_be_bytes(bytes)
+        };
+        match payload.len() {
+            16 if number(8) <= number(0) => Ok(Head {
+                last: number(0),
+                pruned: number(8),
+            }),
+            16 => Err(corrupt(
+                grain,
+                "journal head",
+                0,
+                format!("pruned through {} beyond the last entry {}", number(8), number(0)),
+            )),
+            n => Err(corrupt(
+                grain,
+                "journal head",
+                0,
+                format!("it holds {n} bytes, not 16"),
+            )),
+        }
+    }
+}
+
 fn head<E: Engine>(
     view: &mut dyn ReadBatch,
     grain: &GrainId,
     keys: &GrainKeys,
-) -> Result<u64, StoreError> {
+) -> Result<Head, StoreError> {
     let key = keys.head();
     let value = view.get(Tree::Journal, &key).map_err(backend::<E>)?;
-    decode_seq_record(grain, "journal head", &key, value.as_deref())
+    Head::decode(grain, &key, value.as_deref())
 }
 
-/// Up to [`READ_CHUNK`] entries of a journal from `from`, read by point lookups up to the
-/// journal's head, so that a missing entry is an error rather than the silent end of the journal.
+/// Up to [`READ_CHUNK`] entries of a journal from `from`, checked against the journal's head:
+/// the entries must run without a gap from the first one not pruned to the last one appended,
+/// so that a missing entry is an error rather than the silent end of the journal.
 fn read_chunk<E: Engine>(
     view: &mut dyn ReadBatch,
     grain: &GrainId,
@@ -181,49 +233,48 @@ fn read_chunk<E: Engine>(
     from: u64,
 ) -> Result<Vec<JournalEntry>, StoreError> {
     let head = head::<E>(view, grain, keys)?;
-    let mut seq = from.max(1);
-    if seq > head {
+    let first = from.max(1).max(head.pruned + 1);
+    if first > head.last {
         return Ok(Vec::new());
     }
-    if view
-        .get(Tree::Journal, &keys.event(seq))
-        .map_err(backend::<E>)?
-        .is_none()
-    {
-        // Entries covered by a snapshot may have been pruned: start at the first one kept.
-        let first = view
-            .scan(Tree::Journal, &keys.event(seq), &keys.events_end(), 1)
-            .map_err(backend::<E>)?;
-        let Some((key, _)) = first.first() else {
-            return Ok(Vec::new());
-        };
-        seq = keys.event_seq(key).ok_or_else(|| {
-            corrupt(
-                grain,
-                "journal",
-                0,
-                format!("key {key:02x?} is not an entry key"),
-            )
+    let end = head
+        .last
+        .checked_add(1)
+        .map_or_else(|| keys.events_end(), |end| keys.event(end));
+    let records = view
+        .scan(Tree::Journal, &keys.event(first), &end, READ_CHUNK)
+        .map_err(backend::<E>)?;
+    let missing = |seq: u64| {
+        corrupt(
+            grain,
+            "journal",
+            seq,
+            format!(
+                "the entry is missing, though the journal holds {} to {}",
+                head.pruned + 1,
+                head.last
+            ),
+        )
+    };
+    let mut entries = Vec::with_capacity(records.len());
+    let mut expected = first;
+    for (key, value) in records {
+        let seq = keys.event_seq(&key).ok_or_else(|| {
+            corrupt(grain, "journal", 0, format!("key {key:02x?} is not an entry key"))
         })?;
-    }
-    let mut entries = Vec::with_capacity(READ_CHUNK.min((head - seq + 1) as usize));
-    while seq <= head && entries.len() < READ_CHUNK {
-        let key = keys.event(seq);
-        let Some(value) = view.get(Tree::Journal, &key).map_err(backend::<E>)? else {
-            return Err(corrupt(
-                grain,
-                "journal",
-                seq,
-                format!("the entry is missing, though the journal ends at {head}"),
-            ));
-        };
+        if seq != expected {
+            return Err(missing(expected));
+        }
         let payload =
             record::open(&key, &value).map_err(|reason| corrupt(grain, "journal", seq, reason))?;
         entries.push(JournalEntry {
             seq,
             payload: payload.to_vec(),
         });
-        seq += 1;
+        expected = seq + 1;
+    }
+    if entries.len() < READ_CHUNK && expected <= head.last {
+        return Err(missing(expected));
     }
     Ok(entries)
 }
@@ -303,7 +354,7 @@ impl<E: Engine> Journal for EmbeddedStore<E> {
 
     async fn last_seq(&self, grain: &GrainId) -> Result<u64, StoreError> {
         let grain = grain.clone();
-        self.read(move |view| head::<E>(view, &grain, &GrainKeys::new(&grain)))
+        self.read(move |view| Ok(head::<E>(view, &grain, &GrainKeys::new(&grain))?.last))
             .await
     }
 

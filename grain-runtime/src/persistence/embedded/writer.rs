@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use super::{Engine, Tree, WriteBatch, backend, decode_seq_record};
+use super::{Engine, Head, Tree, WriteBatch, backend, decode_seq_record};
 use crate::id::GrainId;
 use crate::persistence::keys::GrainKeys;
 use crate::persistence::record;
@@ -33,16 +33,36 @@ const MAX_CACHED_HEADS: usize = 100_000;
 /// Journal heads by head key: committed ones, and those of the batch being built.
 #[derive(Default)]
 struct Heads {
-    committed: HashMap<Vec<u8>, u64>,
-    batch: HashMap<Vec<u8>, u64>,
+    committed: HashMap<Vec<u8>, Head>,
+    batch: HashMap<Vec<u8>, Head>,
 }
 
 impl Heads {
-    fn get(&self, key: &[u8]) -> Option<u64> {
-        self.batch
-            .get(key)
-            .or_else(|| self.committed.get(key))
-            .copied()
+    /// The grain's head from memory, or else from the store.
+    fn read(
+        &self,
+        writes: &mut dyn WriteBatch,
+        grain: &GrainId,
+        key: &[u8],
+    ) -> Result<Result<Head, StoreError>, String> {
+        if let Some(head) = self.batch.get(key).or_else(|| self.committed.get(key)) {
+            return Ok(Ok(*head));
+        }
+        let stored = writes.get(Tree::Journal, key)?;
+        Ok(Head::decode(grain, key, stored.as_deref()))
+    }
+
+    /// Writes the grain's new head to the batch.
+    fn write(
+        &mut self,
+        writes: &mut dyn WriteBatch,
+        key: Vec<u8>,
+        head: Head,
+    ) -> Result<(), String> {
+        let value = record::seal(&key, &head.encode());
+        writes.put(Tree::Journal, key.clone(), value)?;
+        self.batch.insert(key, head);
+        Ok(())
     }
 
     fn committed(&mut self) {
@@ -191,33 +211,25 @@ fn apply(
         } => {
             let keys = GrainKeys::new(grain);
             let head_key = keys.head();
-            let head = match heads.get(&head_key) {
-                Some(head) => head,
-                None => {
-                    let stored = writes.get(Tree::Journal, &head_key)?;
-                    match decode_seq_record(grain, "journal head", &head_key, stored.as_deref()) {
-                        Ok(head) => head,
-                        Err(corrupt) => return Ok(Err(corrupt)),
-                    }
-                }
+            let head = match heads.read(writes, grain, &head_key)? {
+                Ok(head) => head,
+                Err(corrupt) => return Ok(Err(corrupt)),
             };
-            if head.checked_add(1) != Some(*first_seq) {
+            if head.last.checked_add(1) != Some(*first_seq) {
                 return Ok(Err(StoreError::Conflict {
                     grain: grain.clone(),
                     expected: *first_seq,
-                    actual: head,
+                    actual: head.last,
                 }));
             }
-            let mut seq = head;
+            let mut seq = head.last;
             for event in events {
                 seq += 1;
                 let key = keys.event(seq);
                 let value = record::seal(&key, event);
                 writes.put(Tree::Journal, key, value)?;
             }
-            let value = record::seal(&head_key, &seq.to_be_bytes());
-            writes.put(Tree::Journal, head_key.clone(), value)?;
-            heads.batch.insert(head_key, seq);
+            heads.write(writes, head_key, Head { last: seq, ..head })?;
         }
         Op::SaveSnapshot { grain, snapshot } => {
             let keys = GrainKeys::new(grain);
@@ -238,11 +250,23 @@ fn apply(
         }
         Op::PruneEvents { grain, through_seq } => {
             let keys = GrainKeys::new(grain);
-            let end = match through_seq.checked_add(1) {
-                Some(end) => keys.event(end),
-                None => keys.events_end(),
+            let head_key = keys.head();
+            let head = match heads.read(writes, grain, &head_key)? {
+                Ok(head) => head,
+                Err(corrupt) => return Ok(Err(corrupt)),
             };
-            writes.delete_range(Tree::Journal, &keys.event(0), &end)?;
+            let through = (*through_seq).min(head.last);
+            if through > head.pruned {
+                writes.delete_range(Tree::Journal, &keys.event(0), &keys.event(through + 1))?;
+                heads.write(
+                    writes,
+                    head_key,
+                    Head {
+                        pruned: through,
+                        ..head
+                    },
+                )?;
+            }
         }
         Op::PruneSnapshots { grain, before_seq } => {
             let keys = GrainKeys::new(grain);
