@@ -3,8 +3,9 @@
 //! Both engines sit behind the small [`Engine`] trait. Writes go through one writer thread per
 //! store that gathers every request queued while the previous commit was being made durable and
 //! commits them together (group commit), so concurrent grains share one fsync. Reads run on
-//! tokio's blocking pool, in chunks, so a long journal streams with bounded memory.
+//! the store's reader threads, in chunks, so a long journal streams with bounded memory.
 
+mod readers;
 #[cfg(feature = "redb")]
 mod redb_engine;
 #[cfg(feature = "sled")]
@@ -25,13 +26,11 @@ use super::keys::GrainKeys;
 use super::record;
 use super::{EntryStream, Journal, JournalEntry, Snapshot, SnapshotStore, StoreError};
 use crate::id::GrainId;
+use readers::Readers;
 use writer::{Op, Writer};
 
 /// How many journal entries one read brings into memory.
 const READ_CHUNK: usize = 512;
-
-/// A stored key and value.
-pub(crate) type Record = (Vec<u8>, Vec<u8>);
 
 /// The two key spaces of a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -43,14 +42,15 @@ pub(crate) enum Tree {
 /// The reads of one consistent view of a store.
 pub(crate) trait ReadBatch {
     fn get(&mut self, tree: Tree, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
-    /// Up to `limit` records with keys in `start..end`, in key order.
+    /// Calls `visit` with the records whose keys are in `start..end`, in key order, until it
+    /// returns `false`.
     fn scan(
         &mut self,
         tree: Tree,
         start: &[u8],
         end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<Record>, String>;
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), String>;
 }
 
 /// The writes of one commit, as an engine exposes them to the writer.
@@ -84,45 +84,17 @@ pub(crate) trait Engine: Send + Sync + 'static {
 
 /// A [`Journal`] and [`SnapshotStore`] on an embedded engine.
 pub(crate) struct EmbeddedStore<E: Engine> {
-    engine: Arc<E>,
+    readers: Arc<Readers<E>>,
     writer: Writer,
 }
 
 impl<E: Engine> EmbeddedStore<E> {
     pub(crate) fn new(engine: E) -> Self {
         let engine = Arc::new(engine);
-        let writer = Writer::start(Arc::clone(&engine));
-        Self { engine, writer }
+        let readers = Arc::new(Readers::start(&engine));
+        let writer = Writer::start(engine);
+        Self { readers, writer }
     }
-
-    /// Runs `read` against a read view on the blocking pool.
-    async fn read<T: Send + 'static>(
-        &self,
-        read: impl FnOnce(&mut dyn ReadBatch) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        blocking(Arc::clone(&self.engine), read).await
-    }
-}
-
-async fn blocking<E: Engine, T: Send + 'static>(
-    engine: Arc<E>,
-    read: impl FnOnce(&mut dyn ReadBatch) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    tokio::task::spawn_blocking(move || {
-        let mut read = Some(read);
-        let mut outcome = None;
-        engine
-            .read(&mut |view| {
-                if let Some(read) = read.take() {
-                    outcome = Some(read(view));
-                }
-                Ok(())
-            })
-            .map_err(backend::<E>)?;
-        outcome.unwrap_or_else(|| Err(backend::<E>("the read did not run".to_string())))
-    })
-    .await
-    .map_err(|error| backend::<E>(error.to_string()))?
 }
 
 fn backend<E: Engine>(message: String) -> StoreError {
@@ -201,7 +173,11 @@ impl Head {
                 grain,
                 "journal head",
                 0,
-                format!("pruned through {} beyond the last entry {}", number(8), number(0)),
+                format!(
+                    "pruned through {} beyond the last entry {}",
+                    number(8),
+                    number(0)
+                ),
             )),
             n => Err(corrupt(
                 grain,
@@ -241,9 +217,6 @@ fn read_chunk<E: Engine>(
         .last
         .checked_add(1)
         .map_or_else(|| keys.events_end(), |end| keys.event(end));
-    let records = view
-        .scan(Tree::Journal, &keys.event(first), &end, READ_CHUNK)
-        .map_err(backend::<E>)?;
     let missing = |seq: u64| {
         corrupt(
             grain,
@@ -256,22 +229,46 @@ fn read_chunk<E: Engine>(
             ),
         )
     };
-    let mut entries = Vec::with_capacity(records.len());
+    let wanted = READ_CHUNK.min(usize::try_from(head.last - first + 1).unwrap_or(READ_CHUNK));
+    let mut entries = Vec::with_capacity(wanted);
     let mut expected = first;
-    for (key, value) in records {
-        let seq = keys.event_seq(&key).ok_or_else(|| {
-            corrupt(grain, "journal", 0, format!("key {key:02x?} is not an entry key"))
-        })?;
-        if seq != expected {
-            return Err(missing(expected));
-        }
-        let payload =
-            record::open(&key, &value).map_err(|reason| corrupt(grain, "journal", seq, reason))?;
-        entries.push(JournalEntry {
-            seq,
-            payload: payload.to_vec(),
-        });
-        expected = seq + 1;
+    let mut failure = None;
+    view.scan(
+        Tree::Journal,
+        &keys.event(first),
+        &end,
+        &mut |key, value| {
+            let entry = match keys.event_seq(key) {
+                None => Err(corrupt(
+                    grain,
+                    "journal",
+                    0,
+                    format!("key {key:02x?} is not an entry key"),
+                )),
+                Some(seq) if seq != expected => Err(missing(expected)),
+                Some(seq) => record::open(key, value)
+                    .map(|payload| JournalEntry {
+                        seq,
+                        payload: payload.to_vec(),
+                    })
+                    .map_err(|reason| corrupt(grain, "journal", seq, reason)),
+            };
+            match entry {
+                Ok(entry) => {
+                    expected = entry.seq + 1;
+                    entries.push(entry);
+                    entries.len() < READ_CHUNK
+                }
+                Err(error) => {
+                    failure = Some(error);
+                    false
+                }
+            }
+        },
+    )
+    .map_err(backend::<E>)?;
+    if let Some(error) = failure {
+        return Err(error);
     }
     if entries.len() < READ_CHUNK && expected <= head.last {
         return Err(missing(expected));
@@ -328,19 +325,18 @@ impl<E: Engine> Journal for EmbeddedStore<E> {
     }
 
     fn read(&self, grain: &GrainId, from_seq: u64) -> EntryStream {
-        let engine = Arc::clone(&self.engine);
+        let readers = Arc::clone(&self.readers);
         let grain = grain.clone();
         let keys = GrainKeys::new(&grain);
         stream::try_unfold(Some(from_seq), move |next| {
-            let engine = Arc::clone(&engine);
+            let readers = Arc::clone(&readers);
             let grain = grain.clone();
             let keys = keys.clone();
             async move {
                 let Some(from) = next else { return Ok(None) };
-                let chunk = blocking(engine, move |view| {
-                    read_chunk::<E>(view, &grain, &keys, from)
-                })
-                .await?;
+                let chunk = readers
+                    .run(move |view| read_chunk::<E>(view, &grain, &keys, from))
+                    .await?;
                 let Some(last) = chunk.last() else {
                     return Ok(None);
                 };
@@ -354,7 +350,8 @@ impl<E: Engine> Journal for EmbeddedStore<E> {
 
     async fn last_seq(&self, grain: &GrainId) -> Result<u64, StoreError> {
         let grain = grain.clone();
-        self.read(move |view| Ok(head::<E>(view, &grain, &GrainKeys::new(&grain))?.last))
+        self.readers
+            .run(move |view| Ok(head::<E>(view, &grain, &GrainKeys::new(&grain))?.last))
             .await
     }
 
@@ -372,7 +369,8 @@ impl<E: Engine> Journal for EmbeddedStore<E> {
 impl<E: Engine> SnapshotStore for EmbeddedStore<E> {
     async fn latest(&self, grain: &GrainId) -> Result<Option<Snapshot>, StoreError> {
         let grain = grain.clone();
-        self.read(move |view| latest_snapshot::<E>(view, &grain, &GrainKeys::new(&grain)))
+        self.readers
+            .run(move |view| latest_snapshot::<E>(view, &grain, &GrainKeys::new(&grain)))
             .await
     }
 

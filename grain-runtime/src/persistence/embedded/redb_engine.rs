@@ -4,7 +4,7 @@ use std::path::Path;
 
 use redb::{Database, ReadOnlyTable, ReadableDatabase as _, ReadableTable as _, TableDefinition};
 
-use super::{Engine, ReadBatch, Record, Tree, WriteBatch};
+use super::{Engine, ReadBatch, Tree, WriteBatch};
 use crate::persistence::StoreError;
 
 const JOURNAL: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("journal");
@@ -142,18 +142,18 @@ impl ReadBatch for RedbView {
         tree: Tree,
         start: &[u8],
         end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<Record>, String> {
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), String> {
         let range = self
             .table(tree)
             .range(start..end)
             .map_err(|error| error.to_string())?;
-        range
-            .take(limit)
-            .map(|item| {
-                item.map(|(key, value)| (key.value().to_vec(), value.value().to_vec()))
-                    .map_err(|error| error.to_string())
-            })
-            .collect()
+        for item in range {
+            let (key, value) = item.map_err(|error| error.to_string())?;
+            if !visit(key.value(), value.value()) {
+                break;
+            }
+        }
+        Ok(())
     }
 }

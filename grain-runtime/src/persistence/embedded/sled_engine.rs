@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::{Engine, ReadBatch, Record, Tree, WriteBatch};
+use super::{Engine, ReadBatch, Tree, WriteBatch};
 use crate::persistence::StoreError;
 
 /// The file sled 0.34 keeps its log in, inside its directory.
@@ -167,16 +167,14 @@ impl ReadBatch for SledView<'_> {
         tree: Tree,
         start: &[u8],
         end: &[u8],
-        limit: usize,
-    ) -> Result<Vec<Record>, String> {
-        self.engine
-            .tree(tree)
-            .range(start..end)
-            .take(limit)
-            .map(|item| {
-                item.map(|(key, value)| (key.to_vec(), value.to_vec()))
-                    .map_err(|error| error.to_string())
-            })
-            .collect()
+        visit: &mut dyn FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), String> {
+        for item in self.engine.tree(tree).range(start..end) {
+            let (key, value) = item.map_err(|error| error.to_string())?;
+            if !visit(&key, &value) {
+                break;
+            }
+        }
+        Ok(())
     }
 }
