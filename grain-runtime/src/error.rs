@@ -102,7 +102,7 @@ pub enum SiloError {
     },
     /// A journaled or persistent grain type was registered on a silo without storage.
     #[error(
-        "grain kind `{kind}` keeps durable state but the silo has no storage: add `.storage(Storage::sled(dir)?)` to the silo builder"
+        "grain kind `{kind}` keeps durable state but the silo has no storage: add `.storage(Storage::redb(dir)?)` to the silo builder"
     )]
     NoStorage {
         /// The durable grain kind.

@@ -31,7 +31,7 @@ pub struct Flags {
     /// How long a graceful shutdown waits for activations to drain, e.g. `30s`.
     #[arg(long, env = "SILO_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<String>,
-    /// Storage engine for grain state: `sled` (default) or `redb`.
+    /// Storage engine for grain state: `redb` (default) or `sled`.
     #[arg(long, env = "SILO_STORAGE")]
     pub storage: Option<String>,
     /// Directory of this silo's grain state (default `data/<name>`).
@@ -86,7 +86,7 @@ pub enum ConfigError {
         reason: String,
     },
     /// The storage setting names no known engine.
-    #[error("invalid `storage` {value:?}: expected \"sled\" or \"redb\"")]
+    #[error("invalid `storage` {value:?}: expected \"redb\" or \"sled\"")]
     Storage {
         /// The value given.
         value: String,
@@ -97,10 +97,10 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StorageEngine {
-    /// sled, the default.
-    Sled,
-    /// redb.
+    /// redb, the default.
     Redb,
+    /// sled.
+    Sled,
 }
 
 impl std::fmt::Display for StorageEngine {
@@ -142,7 +142,7 @@ impl Default for SiloConfig {
             idle_timeout: Duration::from_secs(120),
             mailbox_capacity: 65_536,
             shutdown_timeout: Duration::from_secs(30),
-            storage: StorageEngine::Sled,
+            storage: StorageEngine::Redb,
             data_dir: PathBuf::from("data/silo"),
         }
     }
@@ -296,21 +296,21 @@ mod tests {
     }
 
     #[test]
-    fn storage_defaults_to_sled_under_the_silo_name() {
+    fn storage_defaults_to_redb_under_the_silo_name() {
         let config = SiloConfig::load(Flags {
             name: Some("east".into()),
             ..Flags::default()
         })
         .expect("config loads");
-        assert_eq!(config.storage, StorageEngine::Sled);
+        assert_eq!(config.storage, StorageEngine::Redb);
         assert_eq!(config.data_dir, PathBuf::from("data/east"));
-        let f = file("storage = \"redb\"\ndata_dir = \"/srv/grains\"\n");
+        let f = file("storage = \"sled\"\ndata_dir = \"/srv/grains\"\n");
         let config = SiloConfig::load(Flags {
             config: Some(f.path().to_path_buf()),
             ..Flags::default()
         })
         .expect("config loads");
-        assert_eq!(config.storage, StorageEngine::Redb);
+        assert_eq!(config.storage, StorageEngine::Sled);
         assert_eq!(config.data_dir, PathBuf::from("/srv/grains"));
     }
 
@@ -323,7 +323,7 @@ mod tests {
         .expect_err("unknown engine rejected");
         assert_eq!(
             error.to_string(),
-            "invalid `storage` \"rocksdb\": expected \"sled\" or \"redb\""
+            "invalid `storage` \"rocksdb\": expected \"redb\" or \"sled\""
         );
     }
 

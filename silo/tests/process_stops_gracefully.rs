@@ -106,7 +106,7 @@ fn a_data_dir_in_use_is_refused_with_its_path() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("opening the sled storage of silo second"),
+        stderr.contains("opening the redb storage of silo second"),
         "{stderr}"
     );
     assert!(

@@ -69,7 +69,7 @@ fn assert_no_storage(result: Result<Silo, SiloError>, kind: &'static str) {
     let message = error.to_string();
     assert!(message.contains(&format!("`{kind}`")), "{message}");
     assert!(
-        message.contains(".storage(Storage::sled(dir)?)"),
+        message.contains(".storage(Storage::redb(dir)?)"),
         "the message says what to add: {message}"
     );
 }

@@ -42,7 +42,7 @@
 //!
 //! # async fn run() -> anyhow::Result<()> {
 //! let silo = Silo::builder()
-//!     .storage(Storage::sled("bank-data")?)
+//!     .storage(Storage::redb("bank-data")?)
 //!     .register::<Account>()
 //!     .register::<Transfer>()
 //!     .start()

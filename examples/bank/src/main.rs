@@ -27,7 +27,7 @@ struct Args {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// The storage engine.
-    #[arg(long, value_enum, default_value_t = Engine::Sled)]
+    #[arg(long, value_enum, default_value_t = Engine::Redb)]
     storage: Engine,
     /// How many accounts.
     #[arg(long, default_value_t = 32)]

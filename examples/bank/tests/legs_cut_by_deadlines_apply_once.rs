@@ -18,7 +18,7 @@ async fn legs_cut_by_deadlines_apply_once() {
     let dir = tempfile::tempdir().unwrap();
     // Asks from the sagas to the accounts time out after about one journal write, so many of
     // them give up while the account's write is in flight.
-    let silo = Arc::new(start_with(Engine::Sled, dir.path(), Duration::from_millis(2)).await);
+    let silo = Arc::new(start_with(Engine::Redb, dir.path(), Duration::from_millis(2)).await);
     open(&silo, &ACCOUNTS, INITIAL).await;
     let clients: Vec<Client> = (0..8)
         .map(|index| Client::new(index, &ACCOUNTS, 20, 120))
@@ -32,7 +32,7 @@ async fn legs_cut_by_deadlines_apply_once() {
     stop(Arc::into_inner(silo).expect("the clients have ended")).await;
 
     // Deadlines as usual after the restart: every transfer finishes.
-    let silo = Arc::new(start(Engine::Sled, dir.path()).await);
+    let silo = Arc::new(start(Engine::Redb, dir.path()).await);
     let clients = run_clients(&silo, clients, 3, &tally).await;
     check_books(&silo, &ACCOUNTS, INITIAL, &clients).await;
     stop(Arc::into_inner(silo).expect("no client holds the silo")).await;

@@ -9,7 +9,7 @@ use support::{Engine, balances, start, stop};
 #[tokio::test(flavor = "multi_thread")]
 async fn resending_a_finished_transfer_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let silo = start(Engine::Sled, dir.path()).await;
+    let silo = start(Engine::Redb, dir.path()).await;
     silo.grain::<Account>("a").open(100).await.unwrap().unwrap();
     silo.grain::<Account>("b").open(0).await.unwrap().unwrap();
 
@@ -34,7 +34,7 @@ async fn resending_a_finished_transfer_changes_nothing() {
 
     // A restart does not make the transfer run again either.
     stop(silo).await;
-    let silo = start(Engine::Sled, dir.path()).await;
+    let silo = start(Engine::Redb, dir.path()).await;
     let transfer = silo.grain::<Transfer>("t-1");
     transfer.run(terms).await.unwrap().unwrap();
     transfer.resume().await.unwrap().unwrap();
@@ -49,7 +49,7 @@ async fn resending_a_finished_transfer_changes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn insufficient_funds_is_a_typed_error_that_resending_repeats() {
     let dir = tempfile::tempdir().unwrap();
-    let silo = start(Engine::Sled, dir.path()).await;
+    let silo = start(Engine::Redb, dir.path()).await;
     silo.grain::<Account>("a").open(10).await.unwrap().unwrap();
     silo.grain::<Account>("b").open(0).await.unwrap().unwrap();
 
@@ -84,7 +84,7 @@ async fn insufficient_funds_is_a_typed_error_that_resending_repeats() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_debit_that_reached_the_account_before_a_restart_is_not_repeated() {
     let dir = tempfile::tempdir().unwrap();
-    let silo = start(Engine::Sled, dir.path()).await;
+    let silo = start(Engine::Redb, dir.path()).await;
     silo.grain::<Account>("a").open(100).await.unwrap().unwrap();
     silo.grain::<Account>("b").open(0).await.unwrap().unwrap();
     // What a silo stopping between the account's write and the saga's leaves behind: the debit
@@ -98,7 +98,7 @@ async fn a_debit_that_reached_the_account_before_a_restart_is_not_repeated() {
     assert_eq!(balance, 60);
     stop(silo).await;
 
-    let silo = start(Engine::Sled, dir.path()).await;
+    let silo = start(Engine::Redb, dir.path()).await;
     silo.grain::<Transfer>("t-cut")
         .run(Terms::new("a", "b", 40))
         .await
@@ -113,7 +113,7 @@ async fn a_debit_that_reached_the_account_before_a_restart_is_not_repeated() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_credit_the_destination_refuses_is_refunded() {
     let dir = tempfile::tempdir().unwrap();
-    let silo = start(Engine::Sled, dir.path()).await;
+    let silo = start(Engine::Redb, dir.path()).await;
     silo.grain::<Account>("a").open(100).await.unwrap().unwrap();
 
     let transfer = silo.grain::<Transfer>("t-nobody");

@@ -24,7 +24,7 @@ fn arg(position: usize, default: usize) -> anyhow::Result<usize> {
 }
 
 async fn start(data_dir: &Path) -> anyhow::Result<Silo> {
-    let storage = Storage::sled(data_dir)?;
+    let storage = Storage::redb(data_dir)?;
     Ok(Silo::builder()
         .storage(storage)
         .register::<Namespace>()

@@ -41,7 +41,7 @@ use std::sync::Arc;
 /// ```no_run
 /// # use grain_runtime::{Silo, Storage};
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let storage = Storage::sled("/var/lib/my-silo")?;
+/// let storage = Storage::redb("/var/lib/my-silo")?;
 /// let silo = Silo::builder().storage(storage).start().await?;
 /// # Ok(()) }
 /// ```
@@ -53,7 +53,7 @@ pub struct Storage {
 }
 
 impl Storage {
-    /// The embedded sled store in directory `dir`, created if missing. This is the default.
+    /// The embedded sled store in directory `dir`, created if missing.
     ///
     /// # Errors
     ///
@@ -67,7 +67,8 @@ impl Storage {
         Ok(Self::embedded("sled", store))
     }
 
-    /// The embedded redb store in directory `dir` (file `grains.redb`), created if missing.
+    /// The embedded redb store in directory `dir` (file `grains.redb`), created if missing. This
+    /// is the default of the `silo` host.
     ///
     /// # Errors
     ///
