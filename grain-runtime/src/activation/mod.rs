@@ -115,10 +115,23 @@ struct Inner<G: Grain> {
     waker: Option<Waker>,
     timers: Vec<AbortHandle>,
     deactivate_on_idle: bool,
-    /// Where the grain stands in its journal (durable grains only).
+    /// Set once the grain has recovered or written, so that volatile grains pay one pointer.
+    durable: Option<Box<Durable>>,
+}
+
+/// What an activation of a durable grain tracks.
+#[derive(Default)]
+struct Durable {
+    /// Where the grain stands in its journal.
     cursor: Cursor,
     /// Why the activation must be discarded when the current turn ends.
     discard: Option<String>,
+}
+
+impl<G: Grain> Inner<G> {
+    fn durable(&mut self) -> &mut Durable {
+        self.durable.get_or_insert_with(Box::default)
+    }
 }
 
 impl<G: Grain> Activation<G> {
@@ -137,8 +150,7 @@ impl<G: Grain> Activation<G> {
                 waker: None,
                 timers: Vec::new(),
                 deactivate_on_idle: false,
-                cursor: Cursor::default(),
-                discard: None,
+                durable: None,
             }),
         }
     }
@@ -240,7 +252,8 @@ impl<G: Grain> Activation<G> {
             if let Err(message) = result {
                 break Err(Discard::Panicked(message));
             }
-            if let Some(reason) = self.lock().discard.take() {
+            let discard = self.lock().durable.as_mut().and_then(|d| d.discard.take());
+            if let Some(reason) = discard {
                 break Err(Discard::Stale(reason));
             }
         };
@@ -301,7 +314,7 @@ impl<G: Grain> Activation<G> {
             let cursor = self.recover(&mut grain).await.inspect_err(|message| {
                 tracing::error!(grain = %self.id, "{message}");
             })?;
-            self.lock().cursor = cursor;
+            self.lock().durable().cursor = cursor;
         }
         let hook = grain.__on_activate(ctx);
         match self
@@ -503,17 +516,20 @@ impl<G: Grain> Activation<G> {
 
     /// The activation's position in its grain's journal.
     pub(crate) fn cursor(&self) -> Cursor {
-        self.lock().cursor
+        self.lock()
+            .durable
+            .as_ref()
+            .map_or_else(Cursor::default, |d| d.cursor)
     }
 
     pub(crate) fn set_cursor(&self, cursor: Cursor) {
-        self.lock().cursor = cursor;
+        self.lock().durable().cursor = cursor;
     }
 
     /// Discards the activation when the current turn ends, because its state may no longer match
     /// what is durable.
     pub(crate) fn discard_after_turn(&self, reason: String) {
-        self.lock().discard.get_or_insert(reason);
+        self.lock().durable().discard.get_or_insert(reason);
     }
 
     pub(crate) fn set_deactivate_on_idle(&self) {
