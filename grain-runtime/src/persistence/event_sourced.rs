@@ -7,7 +7,7 @@ use futures::StreamExt as _;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{RecoveryStart, Snapshot, Storage, decode, encode};
+use super::{Snapshot, Storage, decode, encode};
 use crate::grain::GrainSpec;
 use crate::id::GrainId;
 
@@ -160,20 +160,12 @@ impl<G: EventSourced> PersistenceModel<G> for Journaled {
 
     async fn recover(grain: &mut G, storage: &Storage, id: &GrainId) -> Result<Cursor, String> {
         let mut cursor = Cursor::default();
-        let start = match storage.recovery() {
-            Some(recovery) => recovery.start(id).await,
-            None => storage
-                .snapshots()
-                .latest(id)
-                .await
-                .map(|snapshot| RecoveryStart {
-                    snapshot,
-                    entries: Vec::new(),
-                    more: true,
-                }),
-        }
-        .map_err(|error| error.to_string())?;
-        if let Some(snapshot) = start.snapshot {
+        let snapshot = storage
+            .snapshots()
+            .latest(id)
+            .await
+            .map_err(|error| error.to_string())?;
+        if let Some(snapshot) = snapshot {
             let state = decode(&snapshot.payload).map_err(|error| {
                 format!(
                     "snapshot of {id} at sequence {} cannot be decoded: {error}",
@@ -184,16 +176,7 @@ impl<G: EventSourced> PersistenceModel<G> for Journaled {
             cursor.seq = snapshot.seq;
             cursor.snapshot_seq = snapshot.seq;
         }
-        let rest_from = start
-            .entries
-            .last()
-            .map_or(cursor.seq + 1, |last| last.seq + 1);
-        let rest = if start.more {
-            storage.journal().read(id, rest_from)
-        } else {
-            futures::stream::empty().boxed()
-        };
-        let mut entries = futures::stream::iter(start.entries.into_iter().map(Ok)).chain(rest);
+        let mut entries = storage.journal().read(id, cursor.seq + 1);
         while let Some(entry) = entries.next().await {
             let entry = entry.map_err(|error| error.to_string())?;
             if entry.seq != cursor.seq + 1 {

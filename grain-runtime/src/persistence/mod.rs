@@ -34,10 +34,6 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use async_trait::async_trait;
-
-use crate::id::GrainId;
-
 /// Where a silo keeps grain state: a [`Journal`] and a [`SnapshotStore`].
 ///
 /// # Examples
@@ -54,23 +50,6 @@ pub struct Storage {
     name: &'static str,
     journal: Arc<dyn Journal>,
     snapshots: Arc<dyn SnapshotStore>,
-    recovery: Option<Arc<dyn Recovery>>,
-}
-
-/// What recovering an event-sourced grain starts from: its latest snapshot and the first
-/// entries after it.
-pub(crate) struct RecoveryStart {
-    pub(crate) snapshot: Option<Snapshot>,
-    pub(crate) entries: Vec<JournalEntry>,
-    /// Whether entries may follow the ones read.
-    pub(crate) more: bool,
-}
-
-/// A store that reads a [`RecoveryStart`] in one trip; others are asked for the snapshot and
-/// the journal in turn.
-#[async_trait]
-pub(crate) trait Recovery: Send + Sync {
-    async fn start(&self, grain: &GrainId) -> Result<RecoveryStart, StoreError>;
 }
 
 impl Storage {
@@ -103,12 +82,11 @@ impl Storage {
         Ok(Self::embedded("redb", store))
     }
 
-    fn embedded<S: Journal + SnapshotStore + Recovery>(name: &'static str, store: Arc<S>) -> Self {
+    fn embedded<S: Journal + SnapshotStore>(name: &'static str, store: Arc<S>) -> Self {
         Self {
             name,
             journal: Arc::clone(&store) as Arc<dyn Journal>,
-            snapshots: Arc::clone(&store) as Arc<dyn SnapshotStore>,
-            recovery: Some(store),
+            snapshots: store,
         }
     }
 
@@ -122,7 +100,6 @@ impl Storage {
             name,
             journal,
             snapshots,
-            recovery: None,
         }
     }
 
@@ -139,10 +116,6 @@ impl Storage {
     /// The snapshot store.
     pub fn snapshots(&self) -> &Arc<dyn SnapshotStore> {
         &self.snapshots
-    }
-
-    pub(crate) fn recovery(&self) -> Option<&Arc<dyn Recovery>> {
-        self.recovery.as_ref()
     }
 }
 

@@ -24,10 +24,7 @@ use futures::{StreamExt as _, TryStreamExt as _, stream};
 
 use super::keys::GrainKeys;
 use super::record;
-use super::{
-    EntryStream, Journal, JournalEntry, Recovery, RecoveryStart, Snapshot, SnapshotStore,
-    StoreError,
-};
+use super::{EntryStream, Journal, JournalEntry, Snapshot, SnapshotStore, StoreError};
 use crate::id::GrainId;
 use readers::Readers;
 use writer::{Op, Writer};
@@ -391,27 +388,6 @@ impl<E: Engine> SnapshotStore for EmbeddedStore<E> {
             .submit::<E>(Op::PruneSnapshots {
                 grain: grain.clone(),
                 before_seq,
-            })
-            .await
-    }
-}
-
-#[async_trait]
-impl<E: Engine> Recovery for EmbeddedStore<E> {
-    async fn start(&self, grain: &GrainId) -> Result<RecoveryStart, StoreError> {
-        let grain = grain.clone();
-        self.readers
-            .run(move |view| {
-                let keys = GrainKeys::new(&grain);
-                let snapshot = latest_snapshot::<E>(view, &grain, &keys)?;
-                let from = snapshot.as_ref().map_or(1, |snapshot| snapshot.seq + 1);
-                let entries = read_chunk::<E>(view, &grain, &keys, from)?;
-                let more = entries.len() == READ_CHUNK;
-                Ok(RecoveryStart {
-                    snapshot,
-                    entries,
-                    more,
-                })
             })
             .await
     }
