@@ -27,6 +27,7 @@ pub type EntryStream = BoxStream<'static, Result<JournalEntry, StoreError>>;
 #[async_trait]
 pub trait Journal: Send + Sync + 'static {
     /// Appends `events` as entries `first_seq`, `first_seq + 1`, ... of `grain`'s journal.
+    /// Appending no events writes nothing and succeeds without checking `first_seq`.
     ///
     /// # Errors
     ///
