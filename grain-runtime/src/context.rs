@@ -134,13 +134,17 @@ impl<G: Grain> GrainContext<G> {
             grain.apply(event);
         }
         let seq = cursor.seq + count;
-        let mut next = Cursor { seq, ..cursor };
-        if seq - cursor.snapshot_seq >= G::OPTIONS.snapshots.every.max(1) {
-            next.snapshot_seq = seq;
-            self.activation.set_cursor(next);
+        let snapshot_due = seq - cursor.snapshot_seq >= G::OPTIONS.snapshots.every.max(1);
+        self.activation.set_cursor(Cursor {
+            seq,
+            snapshot_seq: if snapshot_due {
+                seq
+            } else {
+                cursor.snapshot_seq
+            },
+        });
+        if snapshot_due {
             take_snapshot(&*grain, &storage, self.id(), seq).await;
-        } else {
-            self.activation.set_cursor(next);
         }
         Ok(seq)
     }

@@ -113,25 +113,25 @@ fn corrupt(grain: &GrainId, record: &'static str, seq: u64, reason: String) -> S
     }
 }
 
-/// Decodes a record that holds a sequence number: a journal head (the last sequence number
-/// appended) or a latest-snapshot record. A missing record reads as 0.
-pub(super) fn decode_seq_record(
+/// Decodes a latest-snapshot record: the sequence number of the grain's latest snapshot, or
+/// `None` if it has none.
+pub(super) fn decode_latest_snapshot(
     grain: &GrainId,
-    record: &'static str,
     key: &[u8],
     value: Option<&[u8]>,
-) -> Result<u64, StoreError> {
-    let Some(value) = value else { return Ok(0) };
-    let payload = record::open(key, value).map_err(|reason| corrupt(grain, record, 0, reason))?;
+) -> Result<Option<u64>, StoreError> {
+    const RECORD: &str = "latest snapshot";
+    let Some(value) = value else { return Ok(None) };
+    let payload = record::open(key, value).map_err(|reason| corrupt(grain, RECORD, 0, reason))?;
     let bytes: [u8; 8] = payload.try_into().map_err(|_| {
         corrupt(
             grain,
-            record,
+            RECORD,
             0,
             format!("it holds {} bytes, not 8", payload.len()),
         )
     })?;
-    Ok(u64::from_be_bytes(bytes))
+    Ok(Some(u64::from_be_bytes(bytes)))
 }
 
 /// A journal's head record: the last sequence number appended and the one pruned through.
@@ -283,10 +283,9 @@ fn latest_snapshot<E: Engine>(
 ) -> Result<Option<Snapshot>, StoreError> {
     let index = keys.latest_snapshot();
     let value = view.get(Tree::Snapshots, &index).map_err(backend::<E>)?;
-    if value.is_none() {
+    let Some(seq) = decode_latest_snapshot(grain, &index, value.as_deref())? else {
         return Ok(None);
-    }
-    let seq = decode_seq_record(grain, "latest snapshot", &index, value.as_deref())?;
+    };
     let key = keys.snapshot(seq);
     let Some(value) = view.get(Tree::Snapshots, &key).map_err(backend::<E>)? else {
         return Err(corrupt(

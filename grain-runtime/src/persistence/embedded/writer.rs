@@ -6,8 +6,8 @@
 //! throughput grows with the number of concurrent writers. Each request is checked on its own:
 //! a stale append is rejected without failing the others in its batch.
 //!
-//! Within a batch, requests are applied grouped by grain (in arrival order per grain), so that
-//! the engine touches each part of its tree once. The thread is the store's only writer, so it
+//! Within a batch, requests are applied grouped by grain (a stable sort keeps arrival order per
+//! grain), so that the engine touches each part of its tree once. The thread is the store's only writer, so it
 //! keeps the journal heads it has committed in memory and reads a head from the store only for a
 //! grain it has not written to lately.
 
@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
 
-use super::{Engine, Head, Tree, WriteBatch, backend, decode_seq_record};
+use super::{Engine, Head, Tree, WriteBatch, backend, decode_latest_snapshot};
 use crate::id::GrainId;
 use crate::persistence::keys::GrainKeys;
 use crate::persistence::record;
@@ -168,7 +168,7 @@ fn run<E: Engine>(engine: &E, queue: &mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        batch.sort_by_cached_key(|request| GrainKeys::new(request.op.grain()).head());
+        batch.sort_by(|a, b| a.op.grain().cmp(b.op.grain()));
         let mut outcomes = Vec::with_capacity(batch.len());
         let committed = engine.write(&mut |writes| {
             outcomes.clear();
@@ -235,11 +235,10 @@ fn apply(
             let keys = GrainKeys::new(grain);
             let index = keys.latest_snapshot();
             let stored = writes.get(Tree::Snapshots, &index)?;
-            let latest =
-                match decode_seq_record(grain, "latest snapshot", &index, stored.as_deref()) {
-                    Ok(latest) => stored.map(|_| latest),
-                    Err(corrupt) => return Ok(Err(corrupt)),
-                };
+            let latest = match decode_latest_snapshot(grain, &index, stored.as_deref()) {
+                Ok(latest) => latest,
+                Err(corrupt) => return Ok(Err(corrupt)),
+            };
             let key = keys.snapshot(snapshot.seq);
             let value = record::seal(&key, &snapshot.payload);
             writes.put(Tree::Snapshots, key, value)?;
@@ -277,9 +276,7 @@ fn apply(
             )?;
             let index = keys.latest_snapshot();
             let stored = writes.get(Tree::Snapshots, &index)?;
-            if let Ok(latest) =
-                decode_seq_record(grain, "latest snapshot", &index, stored.as_deref())
-                && stored.is_some()
+            if let Ok(Some(latest)) = decode_latest_snapshot(grain, &index, stored.as_deref())
                 && latest < *before_seq
             {
                 writes.delete(Tree::Snapshots, index)?;
