@@ -68,8 +68,5 @@ pub use transfer::{Terms, Transfer, TransferEvent, TransferRef, TransferStatus};
 
 /// The text of a grain key as callers wrote it: `alice`, not the quoted `"alice"` of its display.
 fn key_text(key: &GrainKey) -> String {
-    match key {
-        GrainKey::Str(text) => text.to_string(),
-        other => other.to_string(),
-    }
+    key.as_str().map_or_else(|| key.to_string(), str::to_string)
 }
