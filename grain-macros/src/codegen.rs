@@ -29,7 +29,7 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
     let assertions = grain.methods.iter().flat_map(|m| {
         let args = value_types(m).cloned().collect::<Vec<_>>();
         args.into_iter().chain(m.output.clone()).map(|value| {
-            quote_spanned!(value.span()=> const _: () = #rt::assert_grain_value::<#value>();)
+            quote_spanned!(value.span()=> const _: #rt::ValueCodec<#value> = #rt::codec::<#value>();)
         })
     });
 
@@ -66,6 +66,8 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
         let (pattern, _) = pattern(&call, m);
         quote!(#pattern => __reply.fail(__fault),)
     });
+    let to_wire_arms = grain.methods.iter().map(|m| to_wire_arm(&call, m));
+    let from_wire_arms = grain.methods.iter().map(|m| from_wire_arm(&call, m));
     let ask_methods = grain.methods.iter().map(|m| ask_method(&call, ty, m));
     let tell_methods = grain.methods.iter().map(|m| tell_method(&call, m));
     let on_activate = hook(
@@ -187,6 +189,30 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
                     #(#fail_arms)*
                 }
             }
+
+            fn __to_wire(call: Self::Call) -> #rt::WireCall {
+                match call {
+                    #(#to_wire_arms)*
+                }
+            }
+
+            fn __from_wire(
+                __method: &str,
+                __payload: &[u8],
+                __reply: ::core::option::Option<#rt::RemoteReply>,
+            ) -> ::core::result::Result<
+                Self::Call,
+                (::std::string::String, ::core::option::Option<#rt::RemoteReply>),
+            > {
+                let _ = __payload;
+                match __method {
+                    #(#from_wire_arms)*
+                    _ => ::core::result::Result::Err((
+                        #rt::unknown_method(<Self as #rt::GrainSpec>::KIND, __method),
+                        __reply,
+                    )),
+                }
+            }
         }
     }
 }
@@ -231,6 +257,68 @@ fn dispatch_arm(call: &Ident, m: &Method) -> TokenStream {
     });
     let ident = &m.ident;
     quote!(#pattern => __reply.complete(self.#ident(#(#args),*)).await,)
+}
+
+/// Encodes the method's arguments in declaration order and turns its reply slot into a receiver
+/// of the encoded result.
+fn to_wire_arm(call: &Ident, m: &Method) -> TokenStream {
+    let rt = quote!(::grain_runtime::__private);
+    let (pattern, names) = pattern(call, m);
+    let codecs = value_types(m).map(codec);
+    let output = output_codec(m);
+    let text = m.ident.to_string();
+    quote! {
+        #pattern => {
+            let mut __args = #rt::ArgsWriter::new();
+            #(__args.push(#codecs, &#names);)*
+            #rt::WireCall {
+                method: #text,
+                payload: __args.finish(),
+                reply: __reply.into_remote(#output),
+            }
+        }
+    }
+}
+
+/// Decodes the method's arguments, in declaration order, and builds its variant around a reply
+/// slot that encodes the result for the remote caller.
+fn from_wire_arm(call: &Ident, m: &Method) -> TokenStream {
+    let rt = quote!(::grain_runtime::__private);
+    let ident = &m.ident;
+    let names = value_names(m);
+    let types = value_types(m);
+    let codecs = value_types(m).map(codec);
+    let output = output_codec(m);
+    let text = m.ident.to_string();
+    quote! {
+        #text => {
+            let mut __args = #rt::ArgsReader::new(#text, __payload);
+            let __decoded = (|| -> ::core::result::Result<_, ::std::string::String> {
+                #(let #names: #types = __args.arg(#codecs)?;)*
+                __args.finish()?;
+                ::core::result::Result::Ok((#(#names,)*))
+            })();
+            match __decoded {
+                ::core::result::Result::Ok((#(#names,)*)) => ::core::result::Result::Ok(
+                    #call::#ident(#(#names,)* #rt::Reply::remote(#output, __reply))
+                ),
+                ::core::result::Result::Err(__error) => ::core::result::Result::Err((__error, __reply)),
+            }
+        }
+    }
+}
+
+/// The codec of `ty`, located at the user's type so that an unserializable type is reported there.
+fn codec(ty: &syn::Type) -> TokenStream {
+    quote_spanned!(ty.span()=> ::grain_runtime::__private::codec::<#ty>())
+}
+
+/// The codec of the method's result.
+fn output_codec(m: &Method) -> TokenStream {
+    match &m.output {
+        Some(ty) => codec(ty),
+        None => quote!(::grain_runtime::__private::codec::<()>()),
+    }
 }
 
 fn ask_method(call: &Ident, ty: &syn::Type, m: &Method) -> TokenStream {

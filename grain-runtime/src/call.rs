@@ -23,6 +23,7 @@ use crate::grain::Grain;
 use crate::id::GrainId;
 use crate::reference::RefCore;
 use crate::silo::SiloShared;
+use crate::wire_call::{RemoteReply, ValueCodec};
 
 /// What a silo reports on a reply channel instead of a value; the caller turns it into a [`CallError`].
 #[doc(hidden)]
@@ -36,6 +37,14 @@ pub enum Fault {
     Expired,
     /// The silo stopped before the message ran.
     ShuttingDown,
+    /// The grain's mailbox on a remote silo was full; it holds this many messages.
+    MailboxFull(usize),
+    /// A remote silo found that the call would wait on itself, through this chain.
+    Deadlock(String),
+    /// The silo that owns the grain cannot be reached, or holds its state and is down.
+    Unavailable(String),
+    /// A silo refused the call as malformed: an unknown kind or method, or undecodable bytes.
+    Rejected(String),
 }
 
 impl Fault {
@@ -62,38 +71,61 @@ impl Fault {
                 after,
             },
             Fault::ShuttingDown => CallError::ShuttingDown { grain, method },
+            Fault::MailboxFull(capacity) => CallError::MailboxFull {
+                grain,
+                method,
+                capacity,
+            },
+            Fault::Deadlock(chain) => CallError::Deadlock {
+                grain,
+                method,
+                chain,
+            },
+            Fault::Unavailable(reason) => CallError::Unavailable {
+                grain,
+                method,
+                reason,
+            },
+            Fault::Rejected(reason) => CallError::Rejected {
+                grain,
+                method,
+                reason,
+            },
         }
     }
 }
 
-/// Where the result of one call goes: the asking caller, or nowhere for a tell.
+/// Where the result of one call goes: the asking caller, a remote caller, or nowhere for a tell.
 #[doc(hidden)]
-pub struct Reply<T>(Option<oneshot::Sender<Result<T, Fault>>>);
+pub struct Reply<T>(Slot<T>);
+
+enum Slot<T> {
+    None,
+    Local(oneshot::Sender<Result<T, Fault>>),
+    Remote {
+        sink: RemoteReply,
+        codec: ValueCodec<T>,
+    },
+}
 
 impl<T: Send> Reply<T> {
     /// The reply slot of a tell: the result is dropped.
     pub fn none() -> Self {
-        Self(None)
+        Self(Slot::None)
     }
 
     fn channel() -> (Self, oneshot::Receiver<Result<T, Fault>>) {
         let (tx, rx) = oneshot::channel();
-        (Self(Some(tx)), rx)
+        (Self(Slot::Local(tx)), rx)
     }
 
     /// Runs the method's future and sends its output. A panic is reported to the caller, then
     /// resumed so that the turn loop discards the activation.
     pub async fn complete(self, turn: impl Future<Output = T>) {
         match AssertUnwindSafe(turn).catch_unwind().await {
-            Ok(value) => {
-                if let Some(tx) = self.0 {
-                    let _ = tx.send(Ok(value));
-                }
-            }
+            Ok(value) => self.send(Ok(value)),
             Err(payload) => {
-                if let Some(tx) = self.0 {
-                    let _ = tx.send(Err(Fault::Panicked(panic_message(&*payload))));
-                }
+                self.send(Err(Fault::Panicked(panic_message(&*payload))));
                 std::panic::resume_unwind(payload);
             }
         }
@@ -101,8 +133,57 @@ impl<T: Send> Reply<T> {
 
     /// Answers with a fault instead of a value.
     pub fn fail(self, fault: Fault) {
-        if let Some(tx) = self.0 {
-            let _ = tx.send(Err(fault));
+        self.send(Err(fault));
+    }
+
+    fn send(self, result: Result<T, Fault>) {
+        match self.0 {
+            Slot::None => {}
+            Slot::Local(tx) => {
+                let _ = tx.send(result);
+            }
+            Slot::Remote { sink, codec } => sink(result.and_then(|value| {
+                let mut bytes = Vec::new();
+                (codec.encode)(&value, &mut bytes)
+                    .map(|()| bytes)
+                    .map_err(|e| Fault::Rejected(format!("the reply cannot be encoded: {e}")))
+            })),
+        }
+    }
+}
+
+impl<T: Send + 'static> Reply<T> {
+    /// The reply slot of a call that arrived from another silo: the result is encoded and sent
+    /// to `sink`, or dropped for a tell.
+    pub fn remote(codec: ValueCodec<T>, sink: Option<RemoteReply>) -> Self {
+        match sink {
+            Some(sink) => Self(Slot::Remote { sink, codec }),
+            None => Self::none(),
+        }
+    }
+
+    /// This slot as the receiver of an encoded result, for a call sent to another silo: the
+    /// result is decoded and delivered here. `None` for a tell.
+    pub fn into_remote(self, codec: ValueCodec<T>) -> Option<RemoteReply> {
+        match self.0 {
+            Slot::None => None,
+            Slot::Local(tx) => Some(Box::new(move |result: Result<Vec<u8>, Fault>| {
+                let decoded = result.and_then(|bytes| {
+                    let (value, used) = (codec.decode)(&bytes).map_err(|e| {
+                        Fault::Rejected(format!("the reply cannot be decoded: {e}"))
+                    })?;
+                    if used == bytes.len() {
+                        Ok(value)
+                    } else {
+                        Err(Fault::Rejected(format!(
+                            "the reply has {} bytes after its value",
+                            bytes.len() - used
+                        )))
+                    }
+                });
+                let _ = tx.send(decoded);
+            })),
+            Slot::Remote { sink, .. } => Some(sink),
         }
     }
 }

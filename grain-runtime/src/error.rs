@@ -70,6 +70,28 @@ pub enum CallError {
         /// The chain of waiting calls, as `A -> B -> A`.
         chain: String,
     },
+    /// The silo that owns the grain could not be reached, or it is down and holds the grain's
+    /// state, so the grain cannot run anywhere else without losing it. Retry later.
+    #[error("{grain} is unavailable, {method} was not executed: {reason}")]
+    Unavailable {
+        /// The grain called.
+        grain: GrainId,
+        /// The method called.
+        method: &'static str,
+        /// Which silo, and why it cannot take the call.
+        reason: String,
+    },
+    /// A silo refused the call as malformed: it does not know the kind or the method (a silo of
+    /// another version), or the arguments or the reply could not be decoded.
+    #[error("call to {grain}.{method} was rejected: {reason}")]
+    Rejected {
+        /// The grain called.
+        grain: GrainId,
+        /// The method called.
+        method: &'static str,
+        /// What the silo could not accept.
+        reason: String,
+    },
     /// No grain type of this kind was registered on the silo.
     #[error(
         "grain kind `{kind}` is not registered on this silo: add `.register::<{kind}>()` to the silo builder"

@@ -12,6 +12,7 @@ use crate::call::Fault;
 use crate::context::GrainContext;
 use crate::persistence::{PersistenceModel, SnapshotPolicy};
 use crate::reference::RefCore;
+use crate::wire_call::{RemoteReply, WireCall};
 
 /// Options of one grain type, set in its attribute: `#[grain(idle_timeout = "30s", mailbox_capacity = 1000)]`.
 ///
@@ -123,6 +124,19 @@ pub trait Grain: GrainSpec {
     /// Answers the call with a fault instead of running it.
     #[doc(hidden)]
     fn __fail(call: Self::Call, fault: Fault);
+
+    /// Takes a call out of the call enum into its wire form, to send it to another silo.
+    #[doc(hidden)]
+    fn __to_wire(call: Self::Call) -> WireCall;
+
+    /// Builds a call that arrived from another silo from its wire form. The error says what could
+    /// not be decoded, and hands back the reply slot so that the caller can be told.
+    #[doc(hidden)]
+    fn __from_wire(
+        method: &str,
+        payload: &[u8],
+        reply: Option<RemoteReply>,
+    ) -> Result<Self::Call, (String, Option<RemoteReply>)>;
 }
 
 /// The generated ask-method holder of a grain type, which wraps the ref's core.

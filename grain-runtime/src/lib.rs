@@ -41,10 +41,13 @@ mod grain;
 mod id;
 mod mailbox;
 mod persistence;
+pub mod placement;
 mod reference;
 mod silo;
 mod stats;
 mod timers;
+mod transport;
+mod wire_call;
 
 pub use activation::{ActivationStats, ActivationStatus};
 pub use call::{Ask, AskFuture};
@@ -88,18 +91,9 @@ pub mod __private {
         SnapshotPolicy, Volatile,
     };
     pub use crate::reference::RefCore;
+    pub use crate::wire_call::{
+        ArgsReader, ArgsWriter, GrainValue, RemoteReply, ValueCodec, WireCall, codec,
+        unknown_method,
+    };
     pub use serde;
-
-    /// Bounds every grain method argument and return type must meet, with a message that says so.
-    #[diagnostic::on_unimplemented(
-        message = "`{Self}` cannot be passed to or returned from a grain method",
-        label = "grain method arguments and results must be owned, `Send` and serializable",
-        note = "derive `serde::Serialize` and `serde::Deserialize` for `{Self}`; borrowed types such as `&str` must become owned ones such as `String`"
-    )]
-    pub trait GrainValue: serde::Serialize + serde::de::DeserializeOwned + Send + 'static {}
-
-    impl<T: serde::Serialize + serde::de::DeserializeOwned + Send + 'static> GrainValue for T {}
-
-    /// Fails to compile, at the type's span, unless `T` is a [`GrainValue`].
-    pub const fn assert_grain_value<T: GrainValue>() {}
 }
