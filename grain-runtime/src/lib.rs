@@ -40,6 +40,7 @@ mod error;
 mod grain;
 mod id;
 mod mailbox;
+pub mod membership;
 mod persistence;
 pub mod placement;
 mod reference;
