@@ -226,3 +226,5 @@ fn now_millis() -> u64 {
         })
 }
 
+#[cfg(test)]
+mod tests;
