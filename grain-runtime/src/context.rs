@@ -1,5 +1,6 @@
 //! [`GrainContext`]: what a grain's methods can ask of the runtime while they run.
 
+use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -159,7 +160,7 @@ impl<G: Grain> GrainContext<G> {
     /// [`PersistError::Storage`] the activation is discarded when the turn ends.
     pub async fn save(&self, grain: &mut G) -> Result<u64, PersistError>
     where
-        G: PersistentGrain,
+        G: PersistentGrain + Serialize,
     {
         let payload = encode(&*grain).map_err(|message| self.encode_error("state", message))?;
         let storage = self.storage()?;

@@ -261,7 +261,7 @@ pub struct Saved;
     label = "`save` needs a persistent grain",
     note = "write `#[grain(persistent)]` on the struct `{Self}` and derive `Serialize` and `Deserialize` for it"
 )]
-pub trait PersistentGrain: GrainSpec + Serialize + DeserializeOwned {}
+pub trait PersistentGrain: GrainSpec {}
 
 impl<G: GrainSpec + Serialize + DeserializeOwned> PersistenceModel<G> for Saved {
     const DURABLE: bool = true;
