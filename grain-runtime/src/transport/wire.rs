@@ -21,7 +21,15 @@ pub(crate) fn encode_into<T: serde::Serialize + ?Sized>(
     value: &T,
     out: &mut Vec<u8>,
 ) -> Result<(), WireError> {
-    bincode::serde::encode_into_std_write(value, out, CONFIG)
+    encode_to_writer(value, out)
+}
+
+/// Writes the encoding of `value` to `out`.
+pub(crate) fn encode_to_writer<T: serde::Serialize + ?Sized>(
+    value: &T,
+    mut out: impl std::io::Write,
+) -> Result<(), WireError> {
+    bincode::serde::encode_into_std_write(value, &mut out, CONFIG)
         .map(|_| ())
         .map_err(|e| WireError(format!("cannot encode: {e}")))
 }

@@ -1,0 +1,171 @@
+//! The accepting side of the transport: reads calls from connections and hands them to an
+//! [`Inbound`] handler, writing each reply back on the connection the call came in on.
+//!
+//! A connection that sends something that is not a frame (oversized, another version, a garbled
+//! head) or a frame out of place is told why and closed; the silo and its other connections go on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt as _;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::frame::{FrameCodec, Head, RequestHead};
+use super::writer::{Outgoing, Queue, write_frames};
+use super::{TransportSettings, read_head, send_head};
+use crate::call::Fault;
+use crate::wire_call::RemoteReply;
+
+/// What a listener does with the calls it receives.
+pub(crate) trait Inbound: Send + Sync + 'static {
+    /// Runs or forwards one call; `reply` (absent for a tell) must eventually be called.
+    fn request(&self, head: RequestHead, payload: Bytes, reply: Option<RemoteReply>);
+}
+
+/// Accepts connections until `stop` is cancelled, which also closes every connection accepted.
+pub(crate) async fn listen(
+    listener: TcpListener,
+    settings: Arc<TransportSettings>,
+    inbound: Arc<dyn Inbound>,
+    stop: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            () = stop.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                tokio::spawn(serve(
+                    stream,
+                    peer,
+                    Arc::clone(&settings),
+                    Arc::clone(&inbound),
+                    stop.clone(),
+                ));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accepting a connection failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Serves one connection: greeting, then calls until it closes or misbehaves.
+async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    settings: Arc<TransportSettings>,
+    inbound: Arc<dyn Inbound>,
+    stop: CancellationToken,
+) {
+    let _ = stream.set_nodelay(true);
+    let (read, mut write) = stream.into_split();
+    let mut frames = FramedRead::new(read, FrameCodec::new(settings.max_frame));
+    let from = match read_head(&mut frames, settings.handshake_timeout).await {
+        Ok(Head::Hello { cluster, from }) if cluster == settings.cluster => from,
+        Ok(Head::Hello { cluster, from }) => {
+            let reason = format!(
+                "{from} belongs to cluster `{cluster}`, this silo to `{}`",
+                settings.cluster
+            );
+            refuse(&mut write, &reason, &settings, peer).await;
+            return;
+        }
+        Ok(other) => {
+            let reason = format!("expected a greeting, got {other:?}");
+            refuse(&mut write, &reason, &settings, peer).await;
+            return;
+        }
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "connection closed before its greeting");
+            return;
+        }
+    };
+    let hello = Head::Hello {
+        cluster: settings.cluster.clone(),
+        from: settings.name.clone(),
+    };
+    if send_head(&mut write, &hello, settings.max_frame)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    tracing::debug!(%peer, %from, "connection accepted");
+    let (queue, outgoing) = mpsc::unbounded_channel();
+    let writer = tokio::spawn(write_frames(
+        write,
+        outgoing,
+        settings.max_frame,
+        |head, reason| match head {
+            Head::Reply { id, .. } => Some(Head::Reply {
+                id: *id,
+                fault: Some(Fault::Rejected(format!(
+                    "the reply cannot be sent: {reason}"
+                ))),
+            }),
+            _ => None,
+        },
+    ));
+    let reason = loop {
+        let next = tokio::select! {
+            () = stop.cancelled() => break Some("the silo is shutting down".to_string()),
+            next = frames.next() => next,
+        };
+        match next {
+            Some(Ok(frame)) => match frame.head {
+                Head::Request(head) => {
+                    let reply = head.is_ask().then(|| reply_to(queue.clone(), head.id));
+                    inbound.request(head, frame.payload, reply);
+                }
+                other => break Some(format!("unexpected frame {other:?}")),
+            },
+            Some(Err(e)) => break Some(e.to_string()),
+            None => break None,
+        }
+    };
+    if let Some(reason) = reason {
+        if !stop.is_cancelled() {
+            tracing::warn!(%peer, %from, %reason, "closing a connection that sent a bad frame");
+        }
+        let _ = queue.send(Outgoing {
+            head: Head::Refused { reason },
+            payload: Bytes::new(),
+        });
+    }
+    drop(queue);
+    let _ = writer.await;
+}
+
+/// The reply slot of request `id`: queues its reply frame on the connection it came in on.
+fn reply_to(queue: Queue, id: u64) -> RemoteReply {
+    Box::new(move |result| {
+        let (fault, payload) = match result {
+            Ok(value) => (None, Bytes::from(value)),
+            Err(fault) => (Some(fault), Bytes::new()),
+        };
+        let _ = queue.send(Outgoing {
+            head: Head::Reply { id, fault },
+            payload,
+        });
+    })
+}
+
+async fn refuse(
+    write: &mut tokio::net::tcp::OwnedWriteHalf,
+    reason: &str,
+    settings: &TransportSettings,
+    peer: SocketAddr,
+) {
+    tracing::warn!(%peer, %reason, "refusing a connection");
+    let head = Head::Refused {
+        reason: reason.to_string(),
+    };
+    let _ = send_head(write, &head, settings.max_frame).await;
+}
