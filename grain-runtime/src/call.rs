@@ -27,7 +27,7 @@ use crate::wire_call::{RemoteReply, ValueCodec};
 
 /// What a silo reports on a reply channel instead of a value; the caller turns it into a [`CallError`].
 #[doc(hidden)]
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Fault {
     /// The turn panicked with this message.
     Panicked(String),
@@ -206,6 +206,17 @@ impl CallMeta {
         Self {
             deadline: None,
             correlation: new_correlation_id(),
+            chain: None,
+            timer_of: None,
+            sender: None,
+        }
+    }
+
+    /// The metadata of a call that arrived from another silo or a client.
+    pub(crate) fn remote(deadline: Option<Instant>, correlation: u64) -> Self {
+        Self {
+            deadline,
+            correlation,
             chain: None,
             timer_of: None,
             sender: None,

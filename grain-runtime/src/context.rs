@@ -52,9 +52,11 @@ impl<G: Grain> GrainContext<G> {
 
     /// A ref to this grain, to hand to other grains or to call from a timer.
     pub fn this(&self) -> VirtualActorRef<G> {
+        let catalog = self.activation.catalog();
         VirtualActorRef::from_core(RefCore::new(
             self.id().key.clone(),
-            Some(Arc::clone(self.activation.catalog())),
+            Some(Arc::clone(catalog)),
+            catalog.router().cloned(),
         ))
     }
 

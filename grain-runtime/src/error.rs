@@ -133,6 +133,17 @@ pub enum SiloError {
     /// `start` was called outside a tokio runtime.
     #[error("a silo must be started inside a tokio runtime (call start() from async code)")]
     NoRuntime,
+    /// The silo could not listen on its address.
+    #[error("silo cannot listen on {address}: {reason}")]
+    Bind {
+        /// The address it tried.
+        address: std::net::SocketAddr,
+        /// The operating system's reason.
+        reason: String,
+    },
+    /// The silo could not join the cluster's membership.
+    #[error("silo cannot join the cluster: {0}")]
+    Membership(String),
 }
 
 /// The text of a panic payload, for error messages.

@@ -35,6 +35,7 @@ extern crate self as grain_runtime;
 
 mod activation;
 mod call;
+mod cluster;
 mod context;
 mod error;
 mod grain;
@@ -46,12 +47,14 @@ pub mod placement;
 mod reference;
 mod silo;
 mod stats;
+pub mod testing;
 mod timers;
 mod transport;
 mod wire_call;
 
 pub use activation::{ActivationStats, ActivationStatus};
 pub use call::{Ask, AskFuture};
+pub use cluster::ClusterConfig;
 pub use context::GrainContext;
 pub use error::{CallError, SiloError};
 pub use grain::{Grain, GrainOptions, GrainSpec};

@@ -12,23 +12,33 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::time::Instant;
 
 use crate::activation::{Catalog, Envelope, Undelivered};
-use crate::call::{self, TURN};
+use crate::call::{self, CallMeta, TURN};
+use crate::cluster::{Destination, Member, Router};
 use crate::error::CallError;
 use crate::grain::{Grain, GrainMethods};
 use crate::id::{GrainId, GrainKey, GrainKind};
+use crate::transport::frame::RequestHead;
 
 /// The identity of a grain plus the way to reach it; what the generated methods send through.
 #[doc(hidden)]
 pub struct RefCore<G: Grain> {
     id: GrainId,
+    /// This silo's activations of `G`, if it hosts the kind.
     catalog: Option<Arc<Catalog<G>>>,
+    /// Routes calls to the owning silo, on a cluster member or a client.
+    router: Option<Arc<Router>>,
 }
 
 impl<G: Grain> RefCore<G> {
-    pub(crate) fn new(key: GrainKey, catalog: Option<Arc<Catalog<G>>>) -> Self {
+    pub(crate) fn new(
+        key: GrainKey,
+        catalog: Option<Arc<Catalog<G>>>,
+        router: Option<Arc<Router>>,
+    ) -> Self {
         Self {
             id: GrainId::new(GrainKind::from_static(G::KIND), key),
             catalog,
+            router,
         }
     }
 
@@ -38,9 +48,11 @@ impl<G: Grain> RefCore<G> {
     }
 
     pub(crate) fn default_ask_timeout(&self) -> Duration {
-        self.catalog
-            .as_ref()
-            .map_or(Duration::ZERO, |c| c.settings().ask_timeout)
+        match (&self.catalog, &self.router) {
+            (Some(catalog), _) => catalog.settings().ask_timeout,
+            (None, Some(router)) => router.ask_timeout(),
+            (None, None) => Duration::ZERO,
+        }
     }
 
     /// Sends a call without waiting for its result.
@@ -48,18 +60,35 @@ impl<G: Grain> RefCore<G> {
         self.send(call, None)
     }
 
-    /// Queues a call on the grain's activation, activating it if needed.
+    /// Sends a call to the grain's activation, on this silo (activating it if needed) or on the
+    /// silo that owns it.
     pub(crate) fn send(&self, call: G::Call, deadline: Option<Instant>) -> Result<(), CallError> {
+        let method = G::__method(&call);
+        if let Some(router) = &self.router {
+            match router.destination(&self.id) {
+                Destination::Here => {}
+                Destination::There { owner, lane } => {
+                    let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
+                    return self.send_to(router, &owner, lane, call, meta);
+                }
+                Destination::Unplaced => {
+                    return Err(CallError::Unavailable {
+                        grain: self.id.clone(),
+                        method,
+                        reason: router.unplaced(),
+                    });
+                }
+            }
+        }
         let Some(catalog) = &self.catalog else {
             return Err(CallError::Unregistered {
                 kind: self.id.kind.clone(),
             });
         };
-        let method = G::__method(&call);
         let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
         catalog
             .deliver(&self.id.key, Envelope { call, meta })
-            .map_err(|undelivered| match undelivered {
+            .map_err(|(undelivered, _)| match undelivered {
                 Undelivered::MailboxFull(capacity) => CallError::MailboxFull {
                     grain: self.id.clone(),
                     method,
@@ -71,6 +100,41 @@ impl<G: Grain> RefCore<G> {
                 },
             })
     }
+
+    /// Encodes a call and sends it to the silo `owner`.
+    fn send_to(
+        &self,
+        router: &Router,
+        owner: &Member,
+        lane: u64,
+        call: G::Call,
+        meta: CallMeta,
+    ) -> Result<(), CallError> {
+        let wire = G::__to_wire(call);
+        let payload = wire.payload.map_err(|e| CallError::Rejected {
+            grain: self.id.clone(),
+            method: wire.method,
+            reason: format!("the arguments cannot be encoded: {e}"),
+        })?;
+        let head = RequestHead {
+            id: 0,
+            grain: self.id.clone(),
+            method: wire.method.to_string(),
+            deadline_us: meta.deadline.map(|deadline| {
+                let left = deadline.saturating_duration_since(Instant::now());
+                u64::try_from(left.as_micros()).unwrap_or(u64::MAX)
+            }),
+            correlation: meta.correlation,
+            forwarded: false,
+        };
+        router
+            .send(owner.address, lane, head, payload.into(), wire.reply)
+            .map_err(|unsent| CallError::Unavailable {
+                grain: self.id.clone(),
+                method: wire.method,
+                reason: unsent.reason,
+            })
+    }
 }
 
 impl<G: Grain> Clone for RefCore<G> {
@@ -78,6 +142,7 @@ impl<G: Grain> Clone for RefCore<G> {
         Self {
             id: self.id.clone(),
             catalog: self.catalog.clone(),
+            router: self.router.clone(),
         }
     }
 }

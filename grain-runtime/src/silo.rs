@@ -6,21 +6,26 @@ pub use builder::SiloBuilder;
 
 use std::any::{Any, TypeId};
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::activation::{ActivationStats, Catalog};
+use crate::activation::{ActivationStats, Catalog, Envelope, Undelivered};
+use crate::call::{CallMeta, Fault};
+use crate::cluster::{ClusterNode, Router};
 use crate::grain::Grain;
 use crate::id::{GrainKey, GrainKind};
+use crate::membership::ClusterView;
 use crate::reference::{RefCore, VirtualActorRef};
 use crate::stats::{KindStats, SiloStats};
+use crate::wire_call::RemoteReply;
 
 const RUNNING: u8 = 0;
 const STOPPING: u8 = 1;
@@ -28,6 +33,8 @@ const STOPPING: u8 = 1;
 /// Lifecycle state shared by a silo and its catalogs.
 pub(crate) struct SiloState {
     runtime: Handle,
+    /// Set when the silo is a cluster member: routes calls to the grains' owners.
+    router: OnceLock<Arc<Router>>,
     phase: AtomicU8,
     retired: Notify,
 }
@@ -35,6 +42,11 @@ pub(crate) struct SiloState {
 impl SiloState {
     pub(crate) fn runtime(&self) -> &Handle {
         &self.runtime
+    }
+
+    /// The silo's router, if it is a cluster member.
+    pub(crate) fn router(&self) -> Option<&Arc<Router>> {
+        self.router.get()
     }
 
     /// Whether new activations may be created.
@@ -56,6 +68,16 @@ pub(crate) trait KindCatalog: Send + Sync {
     fn live(&self) -> usize;
     fn stats(&self) -> KindStats;
     fn release_storage(&self);
+    /// Decodes a call that arrived from another silo and queues it; a call that cannot be
+    /// decoded or queued is answered with the fault.
+    fn deliver_wire(
+        self: Arc<Self>,
+        key: GrainKey,
+        method: &str,
+        payload: &[u8],
+        meta: CallMeta,
+        reply: Option<RemoteReply>,
+    );
 }
 
 impl<G: Grain> KindCatalog for Catalog<G> {
@@ -82,12 +104,38 @@ impl<G: Grain> KindCatalog for Catalog<G> {
     fn release_storage(&self) {
         Catalog::release_storage(self);
     }
+
+    fn deliver_wire(
+        self: Arc<Self>,
+        key: GrainKey,
+        method: &str,
+        payload: &[u8],
+        meta: CallMeta,
+        reply: Option<RemoteReply>,
+    ) {
+        let call = match G::__from_wire(method, payload, reply) {
+            Ok(call) => call,
+            Err((reason, reply)) => {
+                if let Some(reply) = reply {
+                    reply(Err(Fault::Rejected(reason)));
+                }
+                return;
+            }
+        };
+        if let Err((undelivered, envelope)) = self.deliver(&key, Envelope { call, meta }) {
+            envelope.fail(match undelivered {
+                Undelivered::MailboxFull(capacity) => Fault::MailboxFull(capacity),
+                Undelivered::ShuttingDown => Fault::ShuttingDown,
+            });
+        }
+    }
 }
 
 /// What the silo and every catalog share.
 pub(crate) struct SiloShared {
     state: Arc<SiloState>,
     by_type: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+    by_kind: HashMap<GrainKind, Arc<dyn KindCatalog>>,
     catalogs: Vec<Arc<dyn KindCatalog>>,
     shutdown_timeout: Duration,
 }
@@ -97,12 +145,28 @@ impl SiloShared {
         let catalog = self.by_type.get(&TypeId::of::<G>())?;
         Arc::clone(catalog).downcast::<Catalog<G>>().ok()
     }
+
+    /// The catalog of grain kind `kind`, for calls that arrive by name.
+    pub(crate) fn kind_catalog(&self, kind: &GrainKind) -> Option<Arc<dyn KindCatalog>> {
+        self.by_kind.get(kind).cloned()
+    }
+
+    /// A ref to grain `key` of type `G`, routed by this silo.
+    fn grain<G: Grain>(&self, key: GrainKey) -> VirtualActorRef<G> {
+        VirtualActorRef::from_core(RefCore::new(
+            key,
+            self.catalog::<G>(),
+            self.state.router().cloned(),
+        ))
+    }
 }
 
 /// A ref to grain `key` of type `G` on `silo`; calls through it fail if `G` is not registered there.
 pub(crate) fn resolve<G: Grain>(silo: &Weak<SiloShared>, key: GrainKey) -> VirtualActorRef<G> {
-    let catalog = silo.upgrade().and_then(|silo| silo.catalog::<G>());
-    VirtualActorRef::from_core(RefCore::new(key, catalog))
+    match silo.upgrade() {
+        Some(silo) => silo.grain(key),
+        None => VirtualActorRef::from_core(RefCore::new(key, None, None)),
+    }
 }
 
 /// How a [`Silo::shutdown`] ended.
@@ -140,6 +204,7 @@ pub struct ShutdownReport {
 pub struct Silo {
     shared: Arc<SiloShared>,
     sweeper: AbortHandle,
+    cluster: Option<ClusterNode>,
 }
 
 impl Silo {
@@ -150,7 +215,7 @@ impl Silo {
 
     /// A ref to grain `key` of type `G`. Nothing is activated until the first call.
     pub fn grain<G: Grain>(&self, key: impl Into<GrainKey>) -> VirtualActorRef<G> {
-        VirtualActorRef::from_core(RefCore::new(key.into(), self.shared.catalog::<G>()))
+        self.shared.grain(key.into())
     }
 
     /// The silo's counters, in total and per grain kind.
@@ -168,6 +233,27 @@ impl Silo {
             .activation_stats(&grain.core().id().key)
     }
 
+    /// The address other silos and clients reach this silo at, if it is a cluster member.
+    pub fn address(&self) -> Option<SocketAddr> {
+        self.cluster.as_ref().map(ClusterNode::address)
+    }
+
+    /// This silo's current view of its cluster, if it is a member of one.
+    pub fn cluster_view(&self) -> Option<Arc<ClusterView>> {
+        self.cluster.as_ref().map(ClusterNode::view)
+    }
+
+    /// A receiver notified of each new cluster view, if the silo is a member of a cluster.
+    pub fn cluster_views(&self) -> Option<watch::Receiver<Arc<ClusterView>>> {
+        self.cluster.as_ref().map(ClusterNode::views)
+    }
+
+    /// The silo's router, if it is a cluster member.
+    #[cfg(test)]
+    pub(crate) fn router(&self) -> Option<&Arc<Router>> {
+        self.cluster.as_ref().map(ClusterNode::router)
+    }
+
     /// Whether the silo still accepts new activations.
     pub fn is_running(&self) -> bool {
         self.shared.state.accepting()
@@ -183,6 +269,11 @@ impl Silo {
     /// handle, the store is closed and its directory can be opened again.
     pub async fn shutdown(&self) -> ShutdownReport {
         let started = Instant::now();
+        if let Some(cluster) = &self.cluster
+            && self.is_running()
+        {
+            cluster.start_leaving().await;
+        }
         let state = &self.shared.state;
         state.phase.store(STOPPING, Ordering::Release);
         self.sweeper.abort();
@@ -217,6 +308,9 @@ impl Silo {
                 () = tokio::time::sleep_until(deadline) => {}
             }
         };
+        if let Some(cluster) = &self.cluster {
+            cluster.leave().await;
+        }
         for catalog in &self.shared.catalogs {
             catalog.release_storage();
         }

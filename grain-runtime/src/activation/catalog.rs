@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use super::{Activation, ActivationStats, ActivationStatus, Leftovers, Rejected};
 use crate::call::Fault;
+use crate::cluster::Router;
 use crate::grain::Grain;
 use crate::id::{GrainId, GrainKey, GrainKind};
 use crate::mailbox::{Envelope, Mailbox};
@@ -111,6 +112,11 @@ impl<G: Grain> Catalog<G> {
         self.state.runtime()
     }
 
+    /// The silo's router, if the silo is a cluster member.
+    pub(crate) fn router(&self) -> Option<&Arc<Router>> {
+        self.state.router()
+    }
+
     pub(crate) fn silo(&self) -> &Weak<SiloShared> {
         &self.silo
     }
@@ -119,32 +125,36 @@ impl<G: Grain> Catalog<G> {
         (self.factory)(id)
     }
 
-    /// Queues a call for grain `key`, activating it if it has no live activation.
+    /// Queues a call for grain `key`, activating it if it has no live activation. A call that
+    /// cannot be queued is handed back with the reason.
     pub(crate) fn deliver(
         self: &Arc<Self>,
         key: &GrainKey,
         envelope: Envelope<G>,
-    ) -> Result<(), Undelivered> {
+    ) -> Result<(), (Undelivered, Envelope<G>)> {
         let mut envelope = envelope;
         loop {
-            let activation = self.activation(key)?;
+            let Some(activation) = self.activation(key) else {
+                return Err((Undelivered::ShuttingDown, envelope));
+            };
             match activation.enqueue(envelope) {
                 Ok(()) => return Ok(()),
-                Err(Rejected::Full) => {
+                Err(Rejected::Full(returned)) => {
                     self.counters.mailbox_full.fetch_add(1, Ordering::Relaxed);
-                    return Err(Undelivered::MailboxFull(self.settings.mailbox_capacity));
+                    let capacity = self.settings.mailbox_capacity;
+                    return Err((Undelivered::MailboxFull(capacity), returned));
                 }
                 Err(Rejected::Retired(returned)) => envelope = returned,
             }
         }
     }
 
-    fn activation(self: &Arc<Self>, key: &GrainKey) -> Result<Arc<Activation<G>>, Undelivered> {
+    fn activation(self: &Arc<Self>, key: &GrainKey) -> Option<Arc<Activation<G>>> {
         if let Some(activation) = self.table.get(key) {
-            return Ok(Arc::clone(&activation));
+            return Some(Arc::clone(&activation));
         }
         if !self.state.accepting() {
-            return Err(Undelivered::ShuttingDown);
+            return None;
         }
         let activation = self.table.entry(key.clone()).or_insert_with(|| {
             self.counters.activations.fetch_add(1, Ordering::Relaxed);
@@ -154,7 +164,7 @@ impl<G: Grain> Catalog<G> {
                 Mailbox::new(),
             ))
         });
-        Ok(Arc::clone(&activation))
+        Some(Arc::clone(&activation))
     }
 
     /// Removes `activation` from the table. Messages it still held go, in order, to a successor

@@ -89,7 +89,7 @@ enum Discard {
 
 /// Why a message was not queued.
 pub(crate) enum Rejected<G: Grain> {
-    Full,
+    Full(Envelope<G>),
     Retired(Envelope<G>),
 }
 
@@ -173,12 +173,12 @@ impl<G: Grain> Activation<G> {
         if inner.status == ActivationStatus::Retired {
             return Err(Rejected::Retired(envelope));
         }
-        if inner
-            .mailbox
-            .push(envelope, self.catalog.settings().mailbox_capacity, &self.id)
-            .is_err()
+        if let Err(envelope) =
+            inner
+                .mailbox
+                .push(envelope, self.catalog.settings().mailbox_capacity, &self.id)
         {
-            return Err(Rejected::Full);
+            return Err(Rejected::Full(envelope));
         }
         match inner.status {
             ActivationStatus::New | ActivationStatus::Idle => {

@@ -44,7 +44,11 @@ impl<M> Ring<M> {
     /// The member owning `grain`: the first point at or after the grain's hash, wrapping around.
     /// `None` only for an empty ring.
     pub fn owner(&self, grain: &GrainId) -> Option<&M> {
-        let hash = grain_point(grain);
+        self.owner_of_point(grain_point(grain))
+    }
+
+    /// The member owning ring position `hash`, as computed by [`grain_point`].
+    pub fn owner_of_point(&self, hash: u64) -> Option<&M> {
         let at = self.points.partition_point(|&(point, _)| point < hash);
         let (_, index) = self.points.get(at).or_else(|| self.points.first())?;
         self.members.get(*index)

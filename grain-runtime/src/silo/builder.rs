@@ -3,7 +3,7 @@
 use std::any::{Any, TypeId};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicU8;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use tokio::runtime::Handle;
@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use super::{KindCatalog, RUNNING, Silo, SiloShared, SiloState, sweep_idle};
 use crate::activation::{Catalog, KindSettings};
+use crate::cluster::{ClusterConfig, ClusterNode};
 use crate::error::SiloError;
 use crate::grain::{Grain, GrainOptions};
 use crate::id::{GrainId, GrainKind};
@@ -59,6 +60,7 @@ pub struct SiloBuilder {
     sweep_interval: Option<Duration>,
     shutdown_timeout: Duration,
     storage: Option<Storage>,
+    cluster: Option<ClusterConfig>,
     registrations: Vec<Registration>,
 }
 
@@ -73,6 +75,7 @@ impl SiloBuilder {
             sweep_interval: None,
             shutdown_timeout: Duration::from_secs(30),
             storage: None,
+            cluster: None,
             registrations: Vec::new(),
         }
     }
@@ -117,6 +120,14 @@ impl SiloBuilder {
     /// [`Storage::sled`]. Required when such a grain type is registered.
     pub fn storage(mut self, storage: Storage) -> Self {
         self.storage = Some(storage);
+        self
+    }
+
+    /// Makes the silo a member of a cluster: it listens for calls from other silos and clients,
+    /// and each grain runs on the one silo that owns it. Every silo of a cluster registers the
+    /// same grain kinds.
+    pub fn cluster(mut self, config: ClusterConfig) -> Self {
+        self.cluster = Some(config);
         self
     }
 
@@ -171,6 +182,9 @@ impl SiloBuilder {
         if self.sweep_interval.is_some_and(|i| i.is_zero()) {
             return invalid("passivation_sweep_interval", "must be greater than zero");
         }
+        if let Some(cluster) = &self.cluster {
+            cluster.validate()?;
+        }
         let mut seen = HashMap::new();
         for registration in &self.registrations {
             if let Some(previous) = seen.insert(registration.kind.clone(), registration.type_id) {
@@ -209,6 +223,7 @@ impl SiloBuilder {
         let runtime = Handle::try_current().map_err(|_| SiloError::NoRuntime)?;
         let state = Arc::new(SiloState {
             runtime: runtime.clone(),
+            router: OnceLock::new(),
             phase: AtomicU8::new(RUNNING),
             retired: Notify::new(),
         });
@@ -218,6 +233,7 @@ impl SiloBuilder {
         registrations.retain(|r| registered.insert(r.type_id));
         let shared = Arc::new_cyclic(|silo: &Weak<SiloShared>| {
             let mut by_type = HashMap::new();
+            let mut by_kind = HashMap::new();
             let mut catalogs = Vec::new();
             for registration in registrations {
                 let (typed, catalog) = (registration.build)(
@@ -227,11 +243,13 @@ impl SiloBuilder {
                     silo.clone(),
                 );
                 by_type.insert(registration.type_id, typed);
+                by_kind.insert(registration.kind, Arc::clone(&catalog));
                 catalogs.push(catalog);
             }
             SiloShared {
                 state: state.clone(),
                 by_type,
+                by_kind,
                 catalogs,
                 shutdown_timeout: self.shutdown_timeout,
             }
@@ -248,7 +266,22 @@ impl SiloBuilder {
         let sweeper = runtime
             .spawn(sweep_idle(Arc::downgrade(&shared), sweep_interval))
             .abort_handle();
+        let cluster = match &self.cluster {
+            Some(config) => {
+                let node =
+                    ClusterNode::start(config, defaults.ask_timeout, Arc::downgrade(&shared))
+                        .await
+                        .inspect_err(|_| sweeper.abort())?;
+                let _ = state.router.set(Arc::clone(node.router()));
+                Some(node)
+            }
+            None => None,
+        };
         tracing::info!(kinds = shared.catalogs.len(), "silo started");
-        Ok(Silo { shared, sweeper })
+        Ok(Silo {
+            shared,
+            sweeper,
+            cluster,
+        })
     }
 }

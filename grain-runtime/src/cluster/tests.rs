@@ -1,0 +1,191 @@
+//! Calls between two silos over real TCP on 127.0.0.1, with directories set by hand so that the
+//! routing and transport are tested apart from membership.
+
+use std::time::Duration;
+
+use super::{Directory, Member};
+use crate::prelude::*;
+use crate::testing::TestCluster;
+use crate::{CallError, ClusterConfig, GrainId, GrainKind, Silo};
+
+#[grain]
+#[derive(Default)]
+struct Tally {
+    total: u64,
+}
+
+#[grain]
+impl Tally {
+    pub(crate) async fn add(&mut self, n: u64) -> u64 {
+        self.total += n;
+        self.total
+    }
+
+    pub(crate) async fn echo(&self, text: String, times: usize) -> String {
+        text.repeat(times)
+    }
+
+    pub(crate) async fn fail(&self) -> u64 {
+        panic!("tally refused")
+    }
+
+    pub(crate) async fn slow(&self, ms: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
+}
+
+async fn silo(name: &str) -> Silo {
+    Silo::builder()
+        .register::<Tally>()
+        .cluster(ClusterConfig::new(name).cluster("isolated"))
+        .start()
+        .await
+        .unwrap()
+}
+
+fn member(silo: &Silo, name: &str) -> Member {
+    Member {
+        name: name.to_string(),
+        address: silo.address().unwrap(),
+    }
+}
+
+/// Two silos that do not gossip with each other, so that each routes by the directory it is
+/// given by hand.
+async fn isolated_pair() -> (Silo, Silo) {
+    (silo("a").await, silo("b").await)
+}
+
+/// Two silos that found each other through membership.
+async fn pair() -> TestCluster {
+    TestCluster::start(2, |_, silo| silo.register::<Tally>())
+        .await
+        .unwrap()
+}
+
+/// A key of a grain that silo `on` owns.
+fn owned_by(cluster: &TestCluster, on: usize) -> u64 {
+    let router = cluster.silo(0).router().unwrap();
+    let name = TestCluster::silo_name(on);
+    (0..1000u64)
+        .find(|&key| {
+            let id = GrainId::new(GrainKind::from_static("Tally"), key);
+            router
+                .directory()
+                .place(&id)
+                .1
+                .is_some_and(|m| m.name == name)
+        })
+        .unwrap()
+}
+
+fn live(silo: &Silo) -> usize {
+    silo.stats().live_activations
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_run_on_the_owner_whichever_silo_makes_them() {
+    let cluster = pair().await;
+    let (a, b) = (cluster.silo(0), cluster.silo(1));
+    for key in 0..200u64 {
+        assert_eq!(a.grain::<Tally>(key).add(key).await.unwrap(), key);
+        assert_eq!(b.grain::<Tally>(key).add(1).await.unwrap(), key + 1);
+    }
+    let (on_a, on_b) = (live(a), live(b));
+    assert_eq!(on_a + on_b, 200, "each grain has one activation");
+    assert!(on_a > 50 && on_b > 50, "a holds {on_a}, b holds {on_b}");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arguments_replies_and_faults_cross_the_wire() {
+    let cluster = pair().await;
+    let remote = cluster.silo(0).grain::<Tally>(owned_by(&cluster, 1));
+    assert_eq!(remote.echo("ab".into(), 3).await.unwrap(), "ababab");
+    let error = remote.fail().await.unwrap_err();
+    assert!(
+        matches!(&error, CallError::Panicked { message, .. } if message == "tally refused"),
+        "{error}"
+    );
+    let error = remote
+        .slow(400)
+        .timeout(Duration::from_millis(100))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, CallError::Timeout { .. }), "{error}");
+    remote.tell().add(5).unwrap();
+    assert_eq!(
+        remote.add(0).await.unwrap(),
+        5,
+        "a tell sent before an ask ran first"
+    );
+    assert_eq!(live(cluster.silo(0)), 0, "the grain never ran on silo 0");
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_to_a_stale_owner_is_forwarded_once() {
+    let (a, b) = isolated_pair().await;
+    b.router()
+        .unwrap()
+        .set_directory(Directory::new(1, vec![member(&a, "a"), member(&b, "b")]));
+    // `a` still believes it is alone; `b` knows both. Calls made on `b` for grains that `b`
+    // thinks `a` owns all run on `a`; calls made on `a` for grains `b` owns by `b`'s view run
+    // on `a` too, since `a` places everything on itself.
+    a.router()
+        .unwrap()
+        .set_directory(Directory::new(1, vec![member(&a, "a")]));
+    for key in 0..100u64 {
+        b.grain::<Tally>(key).add(1).await.unwrap();
+    }
+    assert_eq!(live(&a), 100 - live(&b));
+    // Now `a` knows both but `b` believes `a` is alone: `b` owns nothing by its view, so calls
+    // that land on it are forwarded to `a`, which runs the ones it owns and refuses the ones
+    // that bounce back.
+    a.router()
+        .unwrap()
+        .set_directory(Directory::new(2, vec![member(&a, "a"), member(&b, "b")]));
+    b.router()
+        .unwrap()
+        .set_directory(Directory::new(2, vec![member(&a, "a")]));
+    let mut refused = 0;
+    for key in 0..100u64 {
+        match a.grain::<Tally>(key).add(1).await {
+            Ok(_) => {}
+            Err(CallError::Unavailable { reason, .. }) => {
+                assert!(reason.contains("the views are settling"), "{reason}");
+                refused += 1;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "some calls bounced between the disagreeing silos"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_silo_answers_unavailable_at_once_then_leaves_the_view() {
+    let mut cluster = pair().await;
+    let key = owned_by(&cluster, 1);
+    let remote = cluster.silo(0).grain::<Tally>(key);
+    remote.add(1).await.unwrap();
+    cluster.crash(1);
+    let started = std::time::Instant::now();
+    let error = remote.add(1).await.unwrap_err();
+    assert!(matches!(error, CallError::Unavailable { .. }), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "failed after {:?}",
+        started.elapsed()
+    );
+    cluster.settle().await.unwrap();
+    assert_eq!(
+        remote.add(1).await.unwrap(),
+        1,
+        "re-activated on the survivor"
+    );
+    cluster.shutdown().await;
+}
