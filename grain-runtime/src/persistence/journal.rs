@@ -7,7 +7,7 @@ use super::StoreError;
 use crate::id::GrainId;
 
 /// One journal entry as stored: its sequence number and its encoded event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct JournalEntry {
     /// The entry's position in the grain's journal, from 1.
     pub seq: u64,

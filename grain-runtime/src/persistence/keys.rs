@@ -6,16 +6,18 @@
 //!                 prefix 0x01 seq:u64  -> event
 //! snapshot tree:  prefix 0x00          -> sequence number of the latest snapshot
 //!                 prefix 0x01 seq:u64  -> snapshot
+//!                 prefix 0x02          -> the silo the grain's state was lent to (custody)
 //! prefix = kind_len:u16 kind key_tag:u8 key_bytes   (string keys: len:u32 bytes)
 //! ```
 //!
 //! The head and latest-snapshot records let readers find a grain's records with point lookups,
 //! which every engine does fast, instead of ordered scans.
 
-use crate::id::{GrainId, GrainKey};
+use crate::id::{GrainId, GrainKey, GrainKind};
 
 const HEAD: u8 = 0x00;
 const EVENT: u8 = 0x01;
+const CUSTODY: u8 = 0x02;
 
 /// The keys of one grain's records.
 #[derive(Debug, Clone)]
@@ -82,6 +84,39 @@ impl GrainKeys {
         self.event(seq)
     }
 
+    /// The key of the record saying which silo the grain's state was lent to.
+    pub(crate) fn custody(&self) -> Vec<u8> {
+        let mut key = self.prefix.clone();
+        key.push(CUSTODY);
+        key
+    }
+
+    /// The grain whose journal head is stored under `key`, or `None` for any other key.
+    pub(crate) fn grain_of_head(key: &[u8]) -> Option<GrainId> {
+        let (kind_len, rest) = key.split_first_chunk::<2>()?;
+        let kind_len = usize::from(u16::from_be_bytes(*kind_len));
+        let kind = std::str::from_utf8(rest.get(..kind_len)?).ok()?;
+        let (tag, rest) = rest.get(kind_len..)?.split_first()?;
+        let (grain_key, rest) = match tag {
+            0 => {
+                let (len, rest) = rest.split_first_chunk::<4>()?;
+                let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+                let text = std::str::from_utf8(rest.get(..len)?).ok()?;
+                (GrainKey::Str(text.into()), rest.get(len..)?)
+            }
+            1 => {
+                let (n, rest) = rest.split_first_chunk::<8>()?;
+                (GrainKey::Int(u64::from_be_bytes(*n)), rest)
+            }
+            2 => {
+                let (u, rest) = rest.split_first_chunk::<16>()?;
+                (GrainKey::Uuid(uuid::Uuid::from_bytes(*u)), rest)
+            }
+            _ => return None,
+        };
+        (rest == [HEAD]).then(|| GrainId::new(GrainKind::from(kind.to_owned()), grain_key))
+    }
+
     /// The sequence number in a journal entry key, if the key is one of this grain's.
     pub(crate) fn event_seq(&self, key: &[u8]) -> Option<u64> {
         let rest = key.strip_prefix(self.prefix.as_slice())?;
@@ -108,5 +143,20 @@ mod tests {
         assert!(a.event(1) < a.event(256) && a.event(256) < a.events_end());
         assert_eq!(a.event_seq(&a.event(42)), Some(42));
         assert_eq!(ax.event_seq(&a.event(42)), None);
+    }
+
+    #[test]
+    fn a_head_key_names_its_grain() {
+        let ids = [
+            GrainId::new(GrainKind::from_static("A"), "x y"),
+            GrainId::new(GrainKind::from_static("Bee"), 7u64),
+            GrainId::new(GrainKind::from_static("C"), uuid::Uuid::from_u128(9)),
+        ];
+        for id in ids {
+            let keys = GrainKeys::new(&id);
+            assert_eq!(GrainKeys::grain_of_head(&keys.head()), Some(id));
+            assert_eq!(GrainKeys::grain_of_head(&keys.event(1)), None);
+            assert_eq!(GrainKeys::grain_of_head(&keys.custody()), None);
+        }
     }
 }

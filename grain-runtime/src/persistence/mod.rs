@@ -9,6 +9,7 @@
 //! so a stale activation can never fork a grain's history.
 
 mod codec;
+pub(crate) mod custody;
 mod embedded;
 mod error;
 mod event_sourced;
@@ -50,6 +51,8 @@ pub struct Storage {
     name: &'static str,
     journal: Arc<dyn Journal>,
     snapshots: Arc<dyn SnapshotStore>,
+    /// Set for a store that only this silo reaches, whose grain state must move with ownership.
+    custody: Option<Arc<dyn custody::Custody>>,
 }
 
 impl Storage {
@@ -82,11 +85,15 @@ impl Storage {
         Ok(Self::embedded("redb", store))
     }
 
-    fn embedded<S: Journal + SnapshotStore>(name: &'static str, store: Arc<S>) -> Self {
+    fn embedded<S: Journal + SnapshotStore + custody::Custody>(
+        name: &'static str,
+        store: Arc<S>,
+    ) -> Self {
         Self {
             name,
             journal: Arc::clone(&store) as Arc<dyn Journal>,
-            snapshots: store,
+            snapshots: Arc::clone(&store) as Arc<dyn SnapshotStore>,
+            custody: Some(store),
         }
     }
 
@@ -100,6 +107,7 @@ impl Storage {
             name,
             journal,
             snapshots,
+            custody: None,
         }
     }
 
@@ -116,6 +124,11 @@ impl Storage {
     /// The snapshot store.
     pub fn snapshots(&self) -> &Arc<dyn SnapshotStore> {
         &self.snapshots
+    }
+
+    /// How grain state moves between silos, for a store that only this silo reaches.
+    pub(crate) fn custody(&self) -> Option<&Arc<dyn custody::Custody>> {
+        self.custody.as_ref()
     }
 }
 

@@ -6,7 +6,7 @@ use super::StoreError;
 use crate::id::GrainId;
 
 /// A grain's encoded state after applying its journal up to and including `seq`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
     /// The last journal entry the state includes.
     pub seq: u64,

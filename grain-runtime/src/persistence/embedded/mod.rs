@@ -5,6 +5,7 @@
 //! commits them together (group commit), so concurrent grains share one fsync. Reads run on
 //! the store's reader threads, in chunks, so a long journal streams with bounded memory.
 
+mod custody;
 mod readers;
 #[cfg(feature = "redb")]
 mod redb_engine;

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use super::{Engine, Head, Tree, WriteBatch, backend, decode_latest_snapshot};
 use crate::id::GrainId;
+use crate::persistence::custody::GrainState;
 use crate::persistence::keys::GrainKeys;
 use crate::persistence::record;
 use crate::persistence::{Snapshot, StoreError};
@@ -65,6 +66,11 @@ impl Heads {
         Ok(())
     }
 
+    /// Records in the batch that the grain's head was deleted.
+    fn write_absent(&mut self, key: Vec<u8>) {
+        self.batch.insert(key, Head::default());
+    }
+
     fn committed(&mut self) {
         if self.committed.len() + self.batch.len() > MAX_CACHED_HEADS {
             self.committed.clear();
@@ -97,6 +103,16 @@ pub(super) enum Op {
         grain: GrainId,
         before_seq: u64,
     },
+    /// Marks the grain's state as lent to a silo, or (`None`) as this store's own again.
+    Lend {
+        grain: GrainId,
+        to: Option<String>,
+    },
+    /// Replaces everything stored for the grain with `state`, or deletes it all.
+    Replace {
+        grain: GrainId,
+        state: Option<GrainState>,
+    },
 }
 
 impl Op {
@@ -105,7 +121,9 @@ impl Op {
             Op::Append { grain, .. }
             | Op::SaveSnapshot { grain, .. }
             | Op::PruneEvents { grain, .. }
-            | Op::PruneSnapshots { grain, .. } => grain,
+            | Op::PruneSnapshots { grain, .. }
+            | Op::Lend { grain, .. }
+            | Op::Replace { grain, .. } => grain,
         }
     }
 }
@@ -282,6 +300,55 @@ fn apply(
                 writes.delete(Tree::Snapshots, index)?;
             }
         }
+        Op::Lend { grain, to } => {
+            let key = GrainKeys::new(grain).custody();
+            match to {
+                Some(silo) => {
+                    let value = record::seal(&key, silo.as_bytes());
+                    writes.put(Tree::Journal, key, value)?;
+                }
+                None => writes.delete(Tree::Journal, key)?,
+            }
+        }
+        Op::Replace { grain, state } => replace(writes, heads, grain, state.as_ref())?,
     }
     Ok(Ok(()))
+}
+
+/// Deletes every record of `grain`, then writes `state` if there is one.
+fn replace(
+    writes: &mut dyn WriteBatch,
+    heads: &mut Heads,
+    grain: &GrainId,
+    state: Option<&GrainState>,
+) -> Result<(), String> {
+    let keys = GrainKeys::new(grain);
+    for tree in [Tree::Journal, Tree::Snapshots] {
+        writes.delete_range(tree, &keys.head(), &keys.events_end())?;
+    }
+    writes.delete(Tree::Journal, keys.custody())?;
+    let Some(state) = state else {
+        heads.write_absent(keys.head());
+        return Ok(());
+    };
+    for entry in &state.entries {
+        let key = keys.event(entry.seq);
+        let value = record::seal(&key, &entry.payload);
+        writes.put(Tree::Journal, key, value)?;
+    }
+    for snapshot in &state.snapshots {
+        let key = keys.snapshot(snapshot.seq);
+        let value = record::seal(&key, &snapshot.payload);
+        writes.put(Tree::Snapshots, key, value)?;
+    }
+    if let Some(latest) = state.snapshots.last() {
+        let index = keys.latest_snapshot();
+        let value = record::seal(&index, &latest.seq.to_be_bytes());
+        writes.put(Tree::Snapshots, index, value)?;
+    }
+    let head = Head {
+        last: state.last_seq,
+        pruned: state.pruned_through,
+    };
+    heads.write(writes, keys.head(), head)
 }
