@@ -57,8 +57,8 @@ use tokio::task::JoinHandle;
 use agent::MembershipAgent;
 pub use config::{DEFAULT_DEAD_AFTER, DEFAULT_GOSSIP_INTERVAL, MembershipConfig};
 pub use error::MembershipError;
-pub use view::{ClusterView, SiloInfo, SiloStatus};
-use view::{STATUS_KEY, TRANSPORT_KEY};
+pub use view::{ClusterView, Incarnation, SiloInfo, SiloStatus};
+use view::{DOWN_KEY, LOST_KEY, STATUS_KEY, TRANSPORT_KEY, incarnations_text};
 
 /// Gossip rounds [`Membership::leave`] waits for its `Leaving` status to spread before it stops.
 /// Gossip reaches every silo in a few rounds (each round contacts up to three peers).
@@ -75,6 +75,8 @@ pub struct Membership {
     view_rx: watch::Receiver<Arc<ClusterView>>,
     refresh: Arc<Notify>,
     gossip_interval: Duration,
+    /// The status this silo last published.
+    status: std::sync::Mutex<SiloStatus>,
 }
 
 impl Membership {
@@ -120,6 +122,8 @@ impl Membership {
             generation,
             address: config.transport_address,
             status,
+            down: Vec::new(),
+            lost: Vec::new(),
         };
         tracing::info!(cluster = %config.cluster, silo = %me.name, generation, gossip = %config.gossip_advertise, address = %me.address, %status, "joining the cluster");
         let (view_tx, view_rx) = watch::channel(Arc::new(ClusterView {
@@ -140,6 +144,7 @@ impl Membership {
             view_rx,
             refresh,
             gossip_interval: config.gossip_interval,
+            status: std::sync::Mutex::new(status),
         })
     }
 
@@ -156,6 +161,10 @@ impl Membership {
     /// Publishes `status` for this silo. Its own view shows it at once; the others see it within
     /// a few gossip rounds.
     pub async fn set_status(&self, status: SiloStatus) {
+        *self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = status;
         self.handle
             .with_chitchat(|chitchat| chitchat.self_node_state().set(STATUS_KEY, status.as_str()))
             .await;
@@ -163,11 +172,33 @@ impl Membership {
         self.refresh.notify_one();
     }
 
-    /// Leaves the cluster: advertises [`SiloStatus::Leaving`], gossips for a few rounds so the
+    /// Publishes the incarnations this silo considers down while holding grain state, and those
+    /// an operator declared lost through it.
+    pub async fn set_custody(&self, down: &[Incarnation], lost: &[Incarnation]) {
+        let (down, lost) = (incarnations_text(down), incarnations_text(lost));
+        self.handle
+            .with_chitchat(|chitchat| {
+                let state = chitchat.self_node_state();
+                state.set(DOWN_KEY, down.clone());
+                state.set(LOST_KEY, lost.clone());
+            })
+            .await;
+        self.refresh.notify_one();
+    }
+
+    /// Leaves the cluster: advertises [`SiloStatus::Leaving`] (unless it already said
+    /// [`SiloStatus::HandedOff`]), gossips for a few rounds so the
     /// others see it, then stops. The others drop this silo from their views once its silence
     /// reaches [`dead_after`](MembershipConfig::dead_after).
     pub async fn leave(self) {
-        self.set_status(SiloStatus::Leaving).await;
+        let handed_off = *self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            == SiloStatus::HandedOff;
+        if !handed_off {
+            self.set_status(SiloStatus::Leaving).await;
+        }
         tokio::time::sleep(self.gossip_interval * LEAVE_GOSSIP_ROUNDS).await;
         let Membership { handle, agent, .. } = self;
         drop(agent);

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub(super) const TRANSPORT_KEY: &str = "silo.transport";
 /// The gossip key holding a silo's [`SiloStatus`].
 pub(super) const STATUS_KEY: &str = "silo.status";
+/// The gossip key listing the incarnations a silo considers down while holding grain state.
+pub(super) const DOWN_KEY: &str = "silo.down";
+/// The gossip key listing the incarnations an operator marked lost through this silo.
+pub(super) const LOST_KEY: &str = "silo.lost";
 
 /// The lifecycle stage a silo advertises about itself in gossip.
 ///
@@ -25,6 +29,9 @@ pub enum SiloStatus {
     Active,
     /// Shutting down: finishing its work and handing grains off; about to stop.
     Leaving,
+    /// Has handed the state of its grains to their new owners and stops now: when it is gone
+    /// from the view, nothing is left behind with it.
+    HandedOff,
 }
 
 impl SiloStatus {
@@ -34,6 +41,7 @@ impl SiloStatus {
             Self::Joining => "joining",
             Self::Active => "active",
             Self::Leaving => "leaving",
+            Self::HandedOff => "handed-off",
         }
     }
 }
@@ -52,6 +60,7 @@ impl FromStr for SiloStatus {
             "joining" => Ok(Self::Joining),
             "active" => Ok(Self::Active),
             "leaving" => Ok(Self::Leaving),
+            "handed-off" => Ok(Self::HandedOff),
             _ => Err(()),
         }
     }
@@ -69,6 +78,66 @@ pub struct SiloInfo {
     pub address: SocketAddr,
     /// What the silo last said about itself.
     pub status: SiloStatus,
+    /// Incarnations of other silos this one saw vanish without handing off their grains' state.
+    #[serde(default)]
+    pub down: Vec<Incarnation>,
+    /// Incarnations an operator declared lost through this silo: their state is given up.
+    #[serde(default)]
+    pub lost: Vec<Incarnation>,
+}
+
+impl SiloInfo {
+    /// This member's incarnation.
+    pub fn incarnation(&self) -> Incarnation {
+        Incarnation {
+            name: self.name.clone(),
+            generation: self.generation,
+        }
+    }
+}
+
+/// One life of a silo: its name and the generation it started with. Written `name@generation`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Incarnation {
+    /// The silo's name.
+    pub name: String,
+    /// The generation of that life (see [`SiloInfo::generation`]).
+    pub generation: u64,
+}
+
+impl fmt::Display for Incarnation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.name, self.generation)
+    }
+}
+
+impl FromStr for Incarnation {
+    type Err = ();
+
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (name, generation) = s.rsplit_once('@').ok_or(())?;
+        Ok(Self {
+            name: name.to_owned(),
+            generation: generation.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+/// The gossip form of a list of incarnations: `a@1,b@2`.
+pub(super) fn incarnations_text(list: &[Incarnation]) -> String {
+    let texts: Vec<String> = list.iter().map(Incarnation::to_string).collect();
+    texts.join(",")
+}
+
+/// Reads a gossiped list of incarnations, skipping entries this build cannot read.
+fn parse_incarnations(text: Option<&str>) -> Vec<Incarnation> {
+    let mut list: Vec<Incarnation> = text
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|entry| entry.parse().ok())
+        .collect();
+    list.sort();
+    list
 }
 
 impl SiloInfo {
@@ -80,12 +149,14 @@ impl SiloInfo {
             generation: id.generation_id,
             address: state.get(TRANSPORT_KEY)?.parse().ok()?,
             status: state.get(STATUS_KEY)?.parse().ok()?,
+            down: parse_incarnations(state.get(DOWN_KEY)),
+            lost: parse_incarnations(state.get(LOST_KEY)),
         })
     }
 }
 
 /// The membership list this silo currently believes in: an immutable, versioned snapshot.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClusterView {
     /// Increases by one every time this silo's view of live members or their status changes,
     /// so a consumer (the placement ring) can tell whether it must rebuild. Versions are local
