@@ -3,6 +3,7 @@
 
 mod config;
 mod directory;
+mod handoff;
 mod router;
 
 pub use config::ClusterConfig;
@@ -13,16 +14,18 @@ pub(crate) use router::{Destination, Router};
 mod tests;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Mutex, watch};
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::SiloError;
-use crate::membership::{ClusterView, Membership, MembershipConfig, SiloStatus};
+use crate::id::GrainId;
+use crate::membership::{ClusterView, Incarnation, Membership, MembershipConfig, SiloStatus};
+use crate::persistence::Storage;
 use crate::silo::SiloShared;
 use crate::transport::listener::{Inbound, listen};
 
@@ -32,7 +35,7 @@ pub(crate) struct ClusterNode {
     address: SocketAddr,
     views: watch::Receiver<Arc<ClusterView>>,
     /// Taken when the silo leaves the cluster.
-    membership: Mutex<Option<Membership>>,
+    membership: Arc<Mutex<Option<Membership>>>,
     gossip_interval: Duration,
     /// Stops the listener and closes the connections it accepted.
     stop: CancellationToken,
@@ -41,7 +44,8 @@ pub(crate) struct ClusterNode {
 
 impl ClusterNode {
     /// Binds the silo's listen address, starts accepting calls for `silo`, and joins the
-    /// cluster's membership on the same port (UDP).
+    /// cluster's membership on the same port (UDP): as joining until it has heard from another
+    /// silo (or, given seeds, waited `dead_after` for one), then as active.
     pub(crate) async fn start(
         config: &ClusterConfig,
         ask_timeout: Duration,
@@ -59,25 +63,50 @@ impl ClusterNode {
         gossip.seeds = config.seeds.clone();
         gossip.gossip_interval = config.gossip_interval;
         gossip.dead_after = config.dead_after;
-        let membership = Membership::start(gossip, SiloStatus::Active)
-            .await
-            .map_err(|e| SiloError::Membership(e.to_string()))?;
         let settings = config.transport_settings();
-        let router = Arc::new(Router::new(settings.clone(), ask_timeout, silo));
-        let mut views = membership.subscribe();
-        let first = Arc::clone(&views.borrow_and_update());
-        router.set_directory(directory_of(&first));
-        let follower = tokio::spawn(follow_views(views.clone(), Arc::downgrade(&router), first))
-            .abort_handle();
+        let router = Router::new(settings.clone(), ask_timeout, silo);
         let inbound: Arc<dyn Inbound> = router.clone();
         let stop = CancellationToken::new();
         tokio::spawn(listen(listener, Arc::new(settings), inbound, stop.clone()));
-        tracing::info!(silo = %config.node_name, %address, "silo listening");
+        let membership = Membership::start(gossip, SiloStatus::Joining)
+            .await
+            .map_err(|e| SiloError::Membership(e.to_string()))?;
+        if !config.seeds.is_empty() {
+            let heard = membership
+                .wait_for(|view| view.members.len() > 1, config.dead_after)
+                .await;
+            if heard.is_err() {
+                tracing::warn!(silo = %config.node_name, "no other silo answered; starting a cluster alone");
+            }
+        }
+        membership.set_status(SiloStatus::Active).await;
+        let name = config.node_name.as_str();
+        let active = |view: &ClusterView| {
+            view.get(name)
+                .is_some_and(|me| me.status == SiloStatus::Active)
+        };
+        membership
+            .wait_for(active, config.dead_after)
+            .await
+            .map_err(|e| SiloError::Membership(e.to_string()))?;
+        let mut views = membership.subscribe();
+        let first = Arc::clone(&views.borrow_and_update());
+        router.set_directory(directory_of(&first));
+        router.handoff().follow(Arc::clone(&first));
+        let membership = Arc::new(Mutex::new(Some(membership)));
+        let follower = tokio::spawn(follow_views(
+            views.clone(),
+            Arc::downgrade(&router),
+            Arc::downgrade(&membership),
+            first,
+        ))
+        .abort_handle();
+        tracing::info!(silo = %config.node_name, %address, "silo active");
         Ok(Self {
             router,
             address,
             views,
-            membership: Mutex::new(Some(membership)),
+            membership,
             gossip_interval: config.gossip_interval,
             stop,
             follower,
@@ -106,27 +135,66 @@ impl ClusterNode {
     /// Announces that this silo is leaving: it stops owning grains in its own directory at once,
     /// and in the others' within a few gossip rounds, which this waits for.
     pub(crate) async fn start_leaving(&self) {
-        let membership = self.lock().take();
-        if let Some(membership) = &membership {
+        if let Some(membership) = &*self.membership.lock().await {
             membership.set_status(SiloStatus::Leaving).await;
-            tokio::time::sleep(self.gossip_interval * 3).await;
         }
-        *self.lock() = membership;
+        tokio::time::sleep(self.gossip_interval * 3).await;
+    }
+
+    /// Hands the state of the grains this silo holds to their new owners, once it has no
+    /// activations left, and says so in gossip. A silo that could not hand everything off
+    /// leaves without saying it, so that the others treat its grains as held by a down silo.
+    pub(crate) async fn hand_off(&self, storage: Option<Storage>) {
+        let custody = storage
+            .as_ref()
+            .and_then(|storage| storage.custody().cloned());
+        let failed = match custody {
+            Some(custody) => self.router.handoff().push_all(&self.router, &custody).await,
+            None => 0,
+        };
+        if failed > 0 {
+            tracing::error!(
+                failed,
+                "leaving with grain state that could not be handed off"
+            );
+            return;
+        }
+        if let Some(membership) = &*self.membership.lock().await {
+            membership.set_status(SiloStatus::HandedOff).await;
+        }
     }
 
     /// Leaves the membership and stops taking calls from other silos and clients.
     pub(crate) async fn leave(&self) {
-        let membership = self.lock().take();
+        let membership = self.membership.lock().await.take();
         if let Some(membership) = membership {
             membership.leave().await;
         }
         self.stop.cancel();
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Membership>> {
-        self.membership
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+    /// Gives up the state held by the down incarnations of silo `name`; see
+    /// [`Silo::mark_lost`](crate::Silo::mark_lost).
+    pub(crate) async fn mark_lost(&self, name: &str) -> Vec<Incarnation> {
+        let (marked, knowledge) = self.router.handoff().mark_lost(name);
+        if !marked.is_empty() {
+            publish(&self.membership, &knowledge).await;
+        }
+        marked
+    }
+
+    /// The incarnations that are down and may hold grain state.
+    pub(crate) fn down(&self) -> Vec<Incarnation> {
+        self.router.handoff().held().to_vec()
+    }
+}
+
+/// Publishes which incarnations this silo considers down and which were marked lost through it.
+async fn publish(membership: &Mutex<Option<Membership>>, knowledge: &handoff::Knowledge) {
+    if let Some(membership) = &*membership.lock().await {
+        let down: Vec<Incarnation> = knowledge.down.iter().cloned().collect();
+        let lost: Vec<Incarnation> = knowledge.lost.iter().cloned().collect();
+        membership.set_custody(&down, &lost).await;
     }
 }
 
@@ -137,11 +205,13 @@ impl Drop for ClusterNode {
     }
 }
 
-/// Rebuilds the router's directory from each new view: the active silos own the grains. Links
-/// to silos that left the view are closed; a silo that is leaving still answers the calls it has.
+/// Rebuilds the router's directory from each new view: the active silos own the grains.
+/// Activations this silo no longer owns are deactivated once idle; links to silos that left the
+/// view are closed; silos that vanished without handing off are published as down.
 async fn follow_views(
     mut views: watch::Receiver<Arc<ClusterView>>,
     router: Weak<Router>,
+    membership: Weak<Mutex<Option<Membership>>>,
     mut previous: Arc<ClusterView>,
 ) {
     while views.changed().await.is_ok() {
@@ -151,6 +221,18 @@ async fn follow_views(
         };
         tracing::info!(silo = router.name(), %view, "cluster view changed");
         router.set_directory(directory_of(&view));
+        if let Some(silo) = router.silo() {
+            let moved = |grain: &GrainId| !matches!(router.destination(grain), Destination::Here);
+            for catalog in silo.catalogs() {
+                catalog.evict(&moved);
+            }
+        }
+        if let (Some(knowledge), Some(membership)) = (
+            router.handoff().follow(Arc::clone(&view)),
+            membership.upgrade(),
+        ) {
+            publish(&membership, &knowledge).await;
+        }
         for gone in previous
             .members
             .iter()

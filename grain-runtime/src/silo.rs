@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
+use futures::future::BoxFuture;
 use tokio::runtime::Handle;
 use tokio::sync::{Notify, watch};
 use tokio::task::AbortHandle;
@@ -21,8 +22,9 @@ use crate::activation::{ActivationStats, Catalog, Envelope, Undelivered};
 use crate::call::{CallMeta, Fault};
 use crate::cluster::{ClusterNode, Router};
 use crate::grain::Grain;
-use crate::id::{GrainKey, GrainKind};
-use crate::membership::ClusterView;
+use crate::id::{GrainId, GrainKey, GrainKind};
+use crate::membership::{ClusterView, Incarnation};
+use crate::persistence::Storage;
 use crate::reference::{RefCore, VirtualActorRef};
 use crate::stats::{KindStats, SiloStats};
 use crate::wire_call::RemoteReply;
@@ -68,6 +70,12 @@ pub(crate) trait KindCatalog: Send + Sync {
     fn live(&self) -> usize;
     fn stats(&self) -> KindStats;
     fn release_storage(&self);
+    /// The storage the kind keeps state in, until the silo has shut down.
+    fn storage(&self) -> Option<Storage>;
+    /// Deactivates the grain's activation, if any, and waits until it has retired.
+    fn deactivate<'a>(&'a self, key: &'a GrainKey) -> BoxFuture<'a, ()>;
+    /// Deactivates, once idle, every activation whose grain `leave` selects.
+    fn evict(&self, leave: &dyn Fn(&GrainId) -> bool);
     /// Decodes a call that arrived from another silo and queues it; a call that cannot be
     /// decoded or queued is answered with the fault.
     fn deliver_wire(
@@ -103,6 +111,18 @@ impl<G: Grain> KindCatalog for Catalog<G> {
 
     fn release_storage(&self) {
         Catalog::release_storage(self);
+    }
+
+    fn storage(&self) -> Option<Storage> {
+        Catalog::storage(self)
+    }
+
+    fn deactivate<'a>(&'a self, key: &'a GrainKey) -> BoxFuture<'a, ()> {
+        Box::pin(Catalog::deactivate(self, key))
+    }
+
+    fn evict(&self, leave: &dyn Fn(&GrainId) -> bool) {
+        Catalog::evict(self, leave);
     }
 
     fn deliver_wire(
@@ -149,6 +169,16 @@ impl SiloShared {
     /// The catalog of grain kind `kind`, for calls that arrive by name.
     pub(crate) fn kind_catalog(&self, kind: &GrainKind) -> Option<Arc<dyn KindCatalog>> {
         self.by_kind.get(kind).cloned()
+    }
+
+    /// The storage of the silo's durable grain kinds, until it has shut down.
+    pub(crate) fn storage(&self) -> Option<Storage> {
+        self.catalogs.iter().find_map(|catalog| catalog.storage())
+    }
+
+    /// Every grain kind's catalog.
+    pub(crate) fn catalogs(&self) -> &[Arc<dyn KindCatalog>] {
+        &self.catalogs
     }
 
     /// A ref to grain `key` of type `G`, routed by this silo.
@@ -248,6 +278,27 @@ impl Silo {
         self.cluster.as_ref().map(ClusterNode::views)
     }
 
+    /// The other silos' incarnations that vanished without handing off the state of their
+    /// grains: calls to grains whose state no live silo holds fail as unavailable while any is
+    /// listed. Empty outside a cluster.
+    pub fn down_silos(&self) -> Vec<Incarnation> {
+        self.cluster
+            .as_ref()
+            .map(ClusterNode::down)
+            .unwrap_or_default()
+    }
+
+    /// Declares that silo `name`, which is down, will not come back with its data: the state
+    /// of the grains it held is given up, and they activate on their owners from what the live
+    /// silos hold, or empty. This loses acknowledged writes, so it is an operator's decision,
+    /// and it is logged. Returns the incarnations given up (none if `name` is not down).
+    pub async fn mark_lost(&self, name: &str) -> Vec<Incarnation> {
+        match &self.cluster {
+            Some(cluster) => cluster.mark_lost(name).await,
+            None => Vec::new(),
+        }
+    }
+
     /// The silo's router, if it is a cluster member.
     #[cfg(test)]
     pub(crate) fn router(&self) -> Option<&Arc<Router>> {
@@ -309,6 +360,7 @@ impl Silo {
             }
         };
         if let Some(cluster) = &self.cluster {
+            cluster.hand_off(self.shared.storage()).await;
             cluster.leave().await;
         }
         for catalog in &self.shared.catalogs {

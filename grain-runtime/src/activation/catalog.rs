@@ -199,9 +199,7 @@ impl<G: Grain> Catalog<G> {
         }
         if let Some(mailbox) = failed {
             match leftovers {
-                Leftovers::Fail(message) => {
-                    mailbox.fail_all(|| Fault::ActivationFailed(message.clone()));
-                }
+                Leftovers::Fail(fault) => mailbox.fail_all(|| fault.clone()),
                 Leftovers::Reactivate => mailbox.fail_all(|| Fault::ShuttingDown),
             }
         }
@@ -213,6 +211,31 @@ impl<G: Grain> Catalog<G> {
         let activations: Vec<_> = self.table.iter().map(|entry| Arc::clone(&entry)).collect();
         for activation in activations {
             activation.passivate_if_idle(now, idle_timeout);
+        }
+    }
+
+    /// Deactivates the grain's activation, if it has one, and waits until it has retired.
+    /// Messages it still holds go to a successor, which runs once this returns.
+    pub(crate) async fn deactivate(&self, key: &GrainKey) {
+        while let Some(activation) = self.table.get(key).map(|entry| Arc::clone(&entry)) {
+            activation.set_deactivate_on_idle();
+            activation.passivate_if_idle(Instant::now(), Duration::ZERO);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+
+    /// Deactivates every activation whose grain `leave` selects, once it is idle.
+    pub(crate) fn evict(&self, leave: &dyn Fn(&GrainId) -> bool) {
+        let leaving: Vec<_> = self
+            .table
+            .iter()
+            .filter(|entry| leave(entry.id()))
+            .map(|entry| Arc::clone(&entry))
+            .collect();
+        let now = Instant::now();
+        for activation in leaving {
+            activation.set_deactivate_on_idle();
+            activation.passivate_if_idle(now, Duration::ZERO);
         }
     }
 

@@ -75,8 +75,8 @@ pub struct ActivationStats {
 enum Leftovers {
     /// They go, in order, to a new activation of the same grain.
     Reactivate,
-    /// They fail: the grain could not be activated.
-    Fail(String),
+    /// They fail with this fault: the grain could not be activated.
+    Fail(Fault),
 }
 
 /// Why an activation is dropped without deactivating.
@@ -210,12 +210,14 @@ impl<G: Grain> Activation<G> {
             Some(grain) => grain,
             None => match self.activate(&ctx).await {
                 Ok(grain) => grain,
-                Err(message) => {
-                    self.catalog
-                        .counters()
-                        .panics
-                        .fetch_add(1, Ordering::Relaxed);
-                    self.catalog.retire(&self, Leftovers::Fail(message));
+                Err(fault) => {
+                    if !matches!(fault, Fault::Unavailable(_)) {
+                        self.catalog
+                            .counters()
+                            .panics
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                    self.catalog.retire(&self, Leftovers::Fail(fault));
                     return;
                 }
             },
@@ -307,12 +309,18 @@ impl<G: Grain> Activation<G> {
             .map_err(|payload| panic_message(&*payload))
     }
 
-    /// Builds the grain, recovers its state and runs `on_activate`; the error says what failed.
-    async fn activate(&self, ctx: &GrainContext<G>) -> Result<Box<G>, String> {
+    /// Builds the grain, takes custody of its state, recovers it and runs `on_activate`; the
+    /// fault says what failed.
+    async fn activate(&self, ctx: &GrainContext<G>) -> Result<Box<G>, Fault> {
         let mut grain = Box::new(self.catalog.create(&self.id));
         if <G::Persistence as PersistenceModel<G>>::DURABLE {
-            let cursor = self.recover(&mut grain).await.inspect_err(|message| {
+            self.take_custody().await.map_err(|reason| {
+                tracing::info!(grain = %self.id, "not activated: {reason}");
+                Fault::Unavailable(reason)
+            })?;
+            let cursor = self.recover(&mut grain).await.map_err(|message| {
                 tracing::error!(grain = %self.id, "{message}");
+                Fault::ActivationFailed(message)
             })?;
             self.lock().durable().cursor = cursor;
         }
@@ -325,8 +333,25 @@ impl<G: Grain> Activation<G> {
             Err(message) => {
                 let message = format!("on_activate panicked: {message}");
                 tracing::error!(grain = %self.id, "{message}");
-                Err(message)
+                Err(Fault::ActivationFailed(message))
             }
+        }
+    }
+
+    /// In a cluster whose silos each keep grain state in their own store, brings the grain's
+    /// state here from whichever silo holds it; the error says why it cannot be had now.
+    async fn take_custody(&self) -> Result<(), String> {
+        let (Some(router), Some(storage)) = (self.catalog.router(), self.catalog.storage()) else {
+            return Ok(());
+        };
+        match storage.custody() {
+            Some(custody) => {
+                router
+                    .handoff()
+                    .acquire(router, &self.id, &storage, custody)
+                    .await
+            }
+            None => Ok(()),
         }
     }
 

@@ -15,6 +15,7 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::directory::{Directory, Member};
+use super::handoff::Handoff;
 use crate::call::{CallMeta, Fault};
 use crate::id::GrainId;
 use crate::silo::SiloShared;
@@ -44,6 +45,9 @@ pub(crate) struct Router {
     peers: Peers,
     /// The silo whose catalogs run the calls owned here; dangling for a client.
     silo: Weak<SiloShared>,
+    handoff: Handoff,
+    /// This router, for the tasks it spawns.
+    this: Weak<Router>,
 }
 
 impl Router {
@@ -52,14 +56,26 @@ impl Router {
         settings: TransportSettings,
         ask_timeout: Duration,
         silo: Weak<SiloShared>,
-    ) -> Self {
-        Self {
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|this| Self {
             name: settings.name.clone(),
             ask_timeout,
             directory: RwLock::new(Arc::new(Directory::empty())),
             peers: Peers::new(Arc::new(settings)),
             silo,
-        }
+            handoff: Handoff::default(),
+            this: this.clone(),
+        })
+    }
+
+    /// Where this silo's grain state is held and how it moves.
+    pub(crate) fn handoff(&self) -> &Handoff {
+        &self.handoff
+    }
+
+    /// The silo this router serves, while it exists.
+    pub(crate) fn silo(&self) -> Option<Arc<SiloShared>> {
+        self.silo.upgrade()
     }
 
     /// This side's name in the cluster.
@@ -158,6 +174,12 @@ impl Router {
 
 impl Inbound for Router {
     fn request(&self, mut head: RequestHead, payload: Bytes, reply: Option<RemoteReply>) {
+        if head.method.starts_with('$') {
+            return match self.this.upgrade() {
+                Some(router) => router.serve_control(head, payload, reply),
+                None => answer(reply, Fault::ShuttingDown),
+            };
+        }
         match self.destination(&head.grain) {
             Destination::Here => self.run_here(head, payload, reply),
             Destination::There { owner, lane } if !head.forwarded => {

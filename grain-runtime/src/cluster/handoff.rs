@@ -1,0 +1,511 @@
+//! [`Handoff`]: grain state follows ownership between silos that each keep it in their own store.
+//!
+//! A silo activating a durable grain it holds no state for asks every other live member for it
+//! (`$fetch`). The member holding it deactivates its activation, marks its copy as lent and
+//! sends it; the new owner imports it durably and tells the lender to delete its copy
+//! (`$release`). A silo leaving gracefully pushes the state it holds to the grains' new owners
+//! (`$accept`) before it says [`SiloStatus::HandedOff`]. A member that vanishes without saying
+//! so may have taken state with it: while it is down, a grain whose state no live member holds
+//! is unavailable rather than activated empty, until the member returns or an operator marks it
+//! lost.
+//!
+//! A silo that is itself acquiring a grain answers a `$fetch` for it with "busy". Of two silos
+//! acquiring the same grain at once, the one with the larger name gives up and the other waits
+//! for it, so exactly one of them proceeds and a history never forks.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::Duration;
+
+use dashmap::DashSet;
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::Router;
+use crate::call::Fault;
+use crate::id::GrainId;
+use crate::membership::{ClusterView, Incarnation, SiloStatus};
+use crate::persistence::Storage;
+use crate::persistence::custody::{Custody, GrainState};
+use crate::placement::grain_point;
+use crate::transport::frame::RequestHead;
+use crate::transport::wire;
+
+/// Asks another silo for a grain's state; the payload names the asking silo.
+pub(crate) const FETCH: &str = "$fetch";
+/// Tells the lender that the borrower's import is durable; the payload names the borrower.
+pub(crate) const RELEASE: &str = "$release";
+/// Pushes a grain's state to its new owner; the payload is the [`GrainState`].
+pub(crate) const ACCEPT: &str = "$accept";
+
+/// How long one handoff request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long an acquiring silo waits for a busy peer before giving up.
+const BUSY_WAIT: Duration = Duration::from_secs(2);
+
+/// A member's answer to [`FETCH`].
+#[derive(Debug, Serialize, Deserialize)]
+enum Fetched {
+    /// The state, now lent to the asking silo.
+    Held(GrainState),
+    /// This member holds nothing for the grain.
+    NotHere,
+    /// This member is acquiring the grain itself.
+    Acquiring,
+    /// This member is handing the grain's state to another silo.
+    Moving,
+}
+
+/// What one silo knows and does about where grain state is held.
+#[derive(Default)]
+pub(crate) struct Handoff {
+    /// Grains this silo is acquiring.
+    acquiring: DashSet<GrainId>,
+    /// Grains whose state this silo is handing to another silo.
+    moving: DashSet<GrainId>,
+    view: RwLock<Arc<ClusterView>>,
+    custody: Mutex<Knowledge>,
+    /// Incarnations that are down and may hold state, from [`Knowledge::held`].
+    held: RwLock<Arc<Vec<Incarnation>>>,
+}
+
+/// Which incarnations hold state while down, as this silo saw it and was told.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub(crate) struct Knowledge {
+    /// Members that vanished from this silo's view without handing off.
+    pub(crate) down: BTreeSet<Incarnation>,
+    /// Incarnations an operator declared lost through this silo.
+    pub(crate) lost: BTreeSet<Incarnation>,
+}
+
+impl Knowledge {
+    /// Updates what this silo saw from `previous` to `view`: members gone without handing off
+    /// are down, members back under their name are no longer, and lost ones are given up.
+    pub(crate) fn follow(&mut self, previous: &ClusterView, view: &ClusterView) {
+        for gone in &previous.members {
+            if view.get(&gone.name).is_none() && gone.status != SiloStatus::HandedOff {
+                tracing::warn!(silo = %gone.name, "a silo vanished without handing off; its grains are unavailable until it returns or is marked lost");
+                self.down.insert(gone.incarnation());
+            }
+        }
+        let lost = self.all_lost(view);
+        self.down
+            .retain(|down| view.get(&down.name).is_none() && !lost.contains(down));
+    }
+
+    fn all_lost(&self, view: &ClusterView) -> BTreeSet<Incarnation> {
+        let told = view.members.iter().flat_map(|m| m.lost.iter().cloned());
+        self.lost.iter().cloned().chain(told).collect()
+    }
+
+    /// The incarnations that are down and may hold state, by this silo and every member.
+    pub(crate) fn held(&self, view: &ClusterView) -> Vec<Incarnation> {
+        let lost = self.all_lost(view);
+        let told = view.members.iter().flat_map(|m| m.down.iter());
+        let all: BTreeSet<&Incarnation> = self.down.iter().chain(told).collect();
+        all.into_iter()
+            .filter(|down| view.get(&down.name).is_none() && !lost.contains(*down))
+            .cloned()
+            .collect()
+    }
+}
+
+impl Handoff {
+    /// Takes a new view; returns what to publish if this silo's own knowledge changed.
+    pub(crate) fn follow(&self, view: Arc<ClusterView>) -> Option<Knowledge> {
+        let previous = std::mem::replace(
+            &mut *self.view.write().unwrap_or_else(PoisonError::into_inner),
+            Arc::clone(&view),
+        );
+        let mut knowledge = self.custody.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = knowledge.clone();
+        knowledge.follow(&previous, &view);
+        *self.held.write().unwrap_or_else(PoisonError::into_inner) =
+            Arc::new(knowledge.held(&view));
+        (*knowledge != before).then(|| knowledge.clone())
+    }
+
+    /// Gives up the state held by the down incarnations of silo `name`: their grains activate
+    /// elsewhere from what the live members hold, or empty. Returns the incarnations given up.
+    pub(crate) fn mark_lost(&self, name: &str) -> (Vec<Incarnation>, Knowledge) {
+        let mut knowledge = self.custody.lock().unwrap_or_else(PoisonError::into_inner);
+        let marked: Vec<Incarnation> = self
+            .held()
+            .iter()
+            .filter(|down| down.name == name)
+            .cloned()
+            .collect();
+        for incarnation in &marked {
+            tracing::warn!(%incarnation, "marked lost by an operator: the state it held is given up");
+            knowledge.down.remove(incarnation);
+            knowledge.lost.insert(incarnation.clone());
+        }
+        let view = Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner));
+        *self.held.write().unwrap_or_else(PoisonError::into_inner) =
+            Arc::new(knowledge.held(&view));
+        (marked, knowledge.clone())
+    }
+
+    /// The incarnations that are down and may hold grain state.
+    pub(crate) fn held(&self) -> Arc<Vec<Incarnation>> {
+        Arc::clone(&self.held.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Brings the state of `grain` into this silo's store, from whichever live member holds
+    /// it; succeeds at once if the store holds it already. The error says why it cannot be had.
+    pub(crate) async fn acquire(
+        &self,
+        router: &Router,
+        grain: &GrainId,
+        storage: &Storage,
+        custody: &Arc<dyn Custody>,
+    ) -> Result<(), String> {
+        let store_error = |e: crate::persistence::StoreError| e.to_string();
+        if self.moving.contains(grain) {
+            return Err(format!(
+                "the state of {grain} is being handed to another silo; retry"
+            ));
+        }
+        let lent_to = custody.lent_to(grain).await.map_err(store_error)?;
+        if lent_to.is_none()
+            && storage
+                .journal()
+                .last_seq(grain)
+                .await
+                .map_err(store_error)?
+                > 0
+        {
+            return Ok(());
+        }
+        if !self.acquiring.insert(grain.clone()) {
+            return Err(format!("{grain} is already being acquired here; retry"));
+        }
+        let outcome = self.ask_members(router, grain, custody).await;
+        self.acquiring.remove(grain);
+        if outcome? {
+            return Ok(());
+        }
+        if let Some(down) = self.held().first() {
+            return Err(format!(
+                "the state of {grain} may be held by silo {down}, which is down: calls fail until it returns or an operator marks it lost"
+            ));
+        }
+        if let Some(borrower) = lent_to {
+            tracing::warn!(%grain, %borrower, "taking back state lent to a silo that never took it");
+            custody.reclaim(grain).await.map_err(store_error)?;
+        }
+        Ok(())
+    }
+
+    /// Asks every other live member for the grain's state; `true` once it is imported here,
+    /// `false` if no member holds it.
+    async fn ask_members(
+        &self,
+        router: &Router,
+        grain: &GrainId,
+        custody: &Arc<dyn Custody>,
+    ) -> Result<bool, String> {
+        let view = Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner));
+        let me = router.name();
+        let peers: Vec<_> = view.members.iter().filter(|m| m.name != me).collect();
+        let give_up = Instant::now() + BUSY_WAIT;
+        let mut asking: Vec<_> = peers.iter().collect();
+        while !asking.is_empty() {
+            let asks = asking
+                .iter()
+                .map(|peer| router.control(peer.address, grain, FETCH, me));
+            let answers = join_all(asks).await;
+            let mut waiting = Vec::new();
+            for (peer, answer) in asking.into_iter().zip(answers) {
+                let answer: Fetched = answer.map_err(|reason| {
+                    format!(
+                        "cannot ask silo {}, which may hold the state of {grain}: {reason}",
+                        peer.name
+                    )
+                })?;
+                match answer {
+                    Fetched::Held(state) => {
+                        custody
+                            .import(grain, state)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                        tracing::debug!(%grain, from = %peer.name, "took the grain's state");
+                        if let Err(reason) =
+                            router.control::<()>(peer.address, grain, RELEASE, me).await
+                        {
+                            tracing::warn!(%grain, lender = %peer.name, "the lender keeps a lent copy: {reason}");
+                        }
+                        return Ok(true);
+                    }
+                    Fetched::NotHere => {}
+                    Fetched::Acquiring if peer.name.as_str() < me => {
+                        return Err(format!(
+                            "silo {} is activating {grain} at the same time; retry",
+                            peer.name
+                        ));
+                    }
+                    Fetched::Acquiring | Fetched::Moving if Instant::now() < give_up => {
+                        waiting.push(peer);
+                    }
+                    Fetched::Acquiring | Fetched::Moving => {
+                        return Err(format!(
+                            "silo {} is still moving the state of {grain}; retry",
+                            peer.name
+                        ));
+                    }
+                }
+            }
+            if !waiting.is_empty() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            asking = waiting;
+        }
+        Ok(false)
+    }
+
+    /// Answers [`FETCH`] from silo `to`: deactivates the grain here and lends its state.
+    async fn lend(&self, router: &Router, grain: GrainId, to: String) -> Result<Fetched, Fault> {
+        if self.acquiring.contains(&grain) {
+            return Ok(Fetched::Acquiring);
+        }
+        if !self.moving.insert(grain.clone()) {
+            return Ok(Fetched::Moving);
+        }
+        let lent = self.lend_moving(router, &grain, &to).await;
+        self.moving.remove(&grain);
+        lent
+    }
+
+    async fn lend_moving(
+        &self,
+        router: &Router,
+        grain: &GrainId,
+        to: &str,
+    ) -> Result<Fetched, Fault> {
+        let unavailable = |e: crate::persistence::StoreError| Fault::Unavailable(e.to_string());
+        let silo = router.silo().ok_or(Fault::ShuttingDown)?;
+        if let Some(catalog) = silo.kind_catalog(&grain.kind) {
+            catalog.deactivate(&grain.key).await;
+        }
+        let Some(storage) = silo.storage() else {
+            return Ok(Fetched::NotHere);
+        };
+        let Some(custody) = storage.custody() else {
+            return Ok(Fetched::NotHere);
+        };
+        let Some(state) = custody.export(grain).await.map_err(unavailable)? else {
+            return Ok(Fetched::NotHere);
+        };
+        custody.lend(grain, to).await.map_err(unavailable)?;
+        tracing::debug!(%grain, %to, "lent the grain's state");
+        Ok(Fetched::Held(state))
+    }
+
+    /// Answers [`RELEASE`] from silo `by`: deletes the copy lent to it.
+    async fn release(router: &Router, grain: &GrainId, by: &str) -> Result<(), Fault> {
+        let unavailable = |e: crate::persistence::StoreError| Fault::Unavailable(e.to_string());
+        let custody = router
+            .silo()
+            .and_then(|silo| silo.storage())
+            .and_then(|storage| storage.custody().cloned());
+        let Some(custody) = custody else {
+            return Ok(());
+        };
+        if custody
+            .lent_to(grain)
+            .await
+            .map_err(unavailable)?
+            .as_deref()
+            == Some(by)
+        {
+            custody.remove(grain).await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// Answers [`ACCEPT`]: stores state pushed by a silo that is leaving.
+    async fn accept(
+        &self,
+        router: &Router,
+        grain: GrainId,
+        state: GrainState,
+    ) -> Result<(), Fault> {
+        if self.acquiring.contains(&grain) || self.moving.contains(&grain) {
+            return Err(Fault::Unavailable(format!(
+                "{grain} is being acquired; retry"
+            )));
+        }
+        let custody = router
+            .silo()
+            .and_then(|silo| silo.storage())
+            .and_then(|storage| storage.custody().cloned())
+            .ok_or_else(|| {
+                Fault::Rejected(format!("silo {} keeps no grain state", router.name()))
+            })?;
+        let held = custody
+            .export(&grain)
+            .await
+            .map_err(|e| Fault::Unavailable(e.to_string()))?;
+        if held.is_some() {
+            let reason = format!("silo {} already holds state for {grain}", router.name());
+            tracing::error!("{reason}");
+            return Err(Fault::Rejected(reason));
+        }
+        custody
+            .import(&grain, state)
+            .await
+            .map_err(|e| Fault::Unavailable(e.to_string()))
+    }
+
+    /// Pushes the state of every grain this silo holds to its owner under `router`'s directory,
+    /// which no longer includes this silo. Returns how many grains could not be handed off.
+    pub(crate) async fn push_all(&self, router: &Router, custody: &Arc<dyn Custody>) -> usize {
+        let grains = match custody.grains().await {
+            Ok(grains) => grains,
+            Err(error) => {
+                tracing::error!("cannot list the grains to hand off: {error}");
+                return 1;
+            }
+        };
+        let mut failed = 0;
+        for grain in grains {
+            self.moving.insert(grain.clone());
+            if let Err(reason) = self.push(router, &grain, custody).await {
+                tracing::error!(%grain, "cannot hand off the grain's state: {reason}");
+                failed += 1;
+            }
+            self.moving.remove(&grain);
+        }
+        failed
+    }
+
+    async fn push(
+        &self,
+        router: &Router,
+        grain: &GrainId,
+        custody: &Arc<dyn Custody>,
+    ) -> Result<(), String> {
+        let directory = router.directory();
+        let (_, owner) = directory.place(grain);
+        let owner = owner
+            .cloned()
+            .ok_or_else(|| "no other silo is active".to_string())?;
+        let Some(state) = custody.export(grain).await.map_err(|e| e.to_string())? else {
+            return Ok(());
+        };
+        custody
+            .lend(grain, &owner.name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut attempts = 0;
+        loop {
+            match router
+                .control::<()>(owner.address, grain, ACCEPT, &state)
+                .await
+            {
+                Ok(()) => break,
+                Err(reason) if attempts < 20 => {
+                    attempts += 1;
+                    tracing::debug!(%grain, "retrying the handoff: {reason}");
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                }
+                Err(reason) => {
+                    custody.reclaim(grain).await.map_err(|e| e.to_string())?;
+                    return Err(format!("silo {} did not take it: {reason}", owner.name));
+                }
+            }
+        }
+        custody.remove(grain).await.map_err(|e| e.to_string())
+    }
+}
+
+impl Router {
+    /// Sends handoff request `method` about `grain` to the silo at `address` and decodes its
+    /// answer.
+    pub(crate) async fn control<T: serde::de::DeserializeOwned>(
+        &self,
+        address: SocketAddr,
+        grain: &GrainId,
+        method: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T, String> {
+        let mut payload = Vec::new();
+        wire::encode_into(body, &mut payload).map_err(|e| e.to_string())?;
+        let head = RequestHead {
+            id: 0,
+            grain: grain.clone(),
+            method: method.to_owned(),
+            deadline_us: Some(REQUEST_TIMEOUT.as_micros() as u64),
+            correlation: 0,
+            forwarded: false,
+        };
+        let (tx, rx) = oneshot::channel();
+        let reply = Box::new(move |result: Result<Vec<u8>, Fault>| {
+            let _ = tx.send(result);
+        });
+        self.send(
+            address,
+            grain_point(grain),
+            head,
+            payload.into(),
+            Some(reply),
+        )
+        .map_err(|unsent| unsent.reason)?;
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, rx)
+            .await
+            .map_err(|_| format!("no answer within {REQUEST_TIMEOUT:?}"))?
+            .map_err(|_| "the connection closed".to_string())?
+            .map_err(|fault| format!("{fault:?}"))?;
+        wire::decode_prefix(&answer)
+            .map(|(value, _)| value)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs a handoff request that arrived from another silo, answering it when done.
+    pub(crate) fn serve_control(
+        self: &Arc<Self>,
+        head: RequestHead,
+        payload: bytes::Bytes,
+        reply: Option<crate::wire_call::RemoteReply>,
+    ) {
+        let router = Arc::clone(self);
+        tokio::spawn(async move {
+            let answer = router.run_control(head, &payload).await;
+            if let Some(reply) = reply {
+                reply(answer);
+            }
+        });
+    }
+
+    async fn run_control(&self, head: RequestHead, payload: &[u8]) -> Result<Vec<u8>, Fault> {
+        let rejected = |e: wire::WireError| Fault::Rejected(e.to_string());
+        let grain = head.grain;
+        let mut out = Vec::new();
+        match head.method.as_str() {
+            FETCH => {
+                let (to, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
+                let fetched = self.handoff().lend(self, grain, to).await?;
+                wire::encode_into(&fetched, &mut out).map_err(rejected)?;
+            }
+            RELEASE => {
+                let (by, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
+                Handoff::release(self, &grain, &by).await?;
+                wire::encode_into(&(), &mut out).map_err(rejected)?;
+            }
+            ACCEPT => {
+                let (state, _): (GrainState, _) = wire::decode_prefix(payload).map_err(rejected)?;
+                self.handoff().accept(self, grain, state).await?;
+                wire::encode_into(&(), &mut out).map_err(rejected)?;
+            }
+            other => {
+                return Err(Fault::Rejected(format!(
+                    "unknown handoff request `{other}`"
+                )));
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,205 @@
+//! In a cluster whose silos each keep grain state in their own sled directory, a grain's state
+//! moves with its ownership: to a silo that joins, away from a silo that leaves gracefully, and
+//! never to an empty activation while the silo holding it is down, unless an operator marks
+//! that silo lost.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use grain_runtime::prelude::*;
+use grain_runtime::testing::TestCluster;
+use grain_runtime::{CallError, Silo, Storage};
+use serde::{Deserialize, Serialize};
+
+/// A counter saved whole after every change.
+#[grain(persistent)]
+#[derive(Default, Serialize, Deserialize)]
+pub struct Counter {
+    value: u64,
+}
+
+#[grain]
+impl Counter {
+    /// Adds `n`, saves, and returns the new value.
+    pub async fn add(&mut self, ctx: &GrainContext<Self>, n: u64) -> Result<u64, PersistError> {
+        self.value += n;
+        ctx.save(self).await?;
+        Ok(self.value)
+    }
+
+    /// The value.
+    pub async fn get(&self) -> u64 {
+        self.value
+    }
+}
+
+const GRAINS: u64 = 120;
+
+/// A cluster of `count` silos, silo `i` keeping its state in `<dir>/silo-i`.
+async fn cluster(dir: PathBuf, count: usize) -> TestCluster {
+    TestCluster::start(count, move |index, silo| {
+        let storage = Storage::sled(dir.join(format!("silo-{index}"))).expect("opening sled");
+        silo.register::<Counter>().storage(storage)
+    })
+    .await
+    .expect("starting the cluster")
+}
+
+/// Gives counter `key` the value `key + 1`, through silo `via`.
+async fn fill(cluster: &TestCluster, via: usize) {
+    for key in 0..GRAINS {
+        let value = cluster.silo(via).grain::<Counter>(key).add(key + 1).await;
+        assert_eq!(value.expect("calling").expect("saving"), key + 1);
+    }
+}
+
+/// Every counter still has the value `fill` gave it, read through silo `via`.
+async fn check(cluster: &TestCluster, via: usize) {
+    for key in 0..GRAINS {
+        let value = get(cluster, via, key).await;
+        assert_eq!(value, key + 1, "counter {key}");
+    }
+}
+
+/// Reads counter `key` through silo `via`, retrying while it is unavailable as the cluster
+/// settles.
+async fn get(cluster: &TestCluster, via: usize, key: u64) -> u64 {
+    for _ in 0..100 {
+        match cluster.silo(via).grain::<Counter>(key).get().await {
+            Ok(value) => return value,
+            Err(CallError::Unavailable { .. }) => {
+                tokio::time::sleep(Duration::from_millis(20)).await
+            }
+            Err(other) => panic!("call failed: {other}"),
+        }
+    }
+    panic!("still unavailable after 100 tries")
+}
+
+/// The running silos on which counter `key` is active.
+fn active_on(cluster: &TestCluster, key: u64) -> Vec<usize> {
+    cluster
+        .running()
+        .into_iter()
+        .filter(|&i| {
+            let silo: &Silo = cluster.silo(i);
+            silo.activation_stats(&silo.grain::<Counter>(key)).is_some()
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_moves_to_a_silo_that_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(dir.path().to_owned(), 2).await;
+    fill(&cluster, 0).await;
+    let joined = cluster.add_silo().await.unwrap();
+    check(&cluster, 0).await;
+    let on_new = (0..GRAINS)
+        .filter(|&k| active_on(&cluster, k) == [joined])
+        .count();
+    assert!(on_new > 10, "the new silo took over {on_new} counters");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for key in 0..GRAINS {
+        assert!(
+            active_on(&cluster, key).len() <= 1,
+            "counter {key} has two activations"
+        );
+    }
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silo_that_leaves_hands_its_state_off() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(dir.path().to_owned(), 3).await;
+    fill(&cluster, 0).await;
+    let held_by_2 = (0..GRAINS)
+        .filter(|&k| active_on(&cluster, k) == [2])
+        .count();
+    assert!(held_by_2 > 10, "silo 2 held {held_by_2} counters");
+    cluster.stop(2).await;
+    cluster.settle().await.unwrap();
+    assert!(
+        cluster.silo(0).down_silos().is_empty(),
+        "a graceful leave is not a crash"
+    );
+    check(&cluster, 1).await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_silos_grains_wait_for_it_and_come_back_intact() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(dir.path().to_owned(), 3).await;
+    fill(&cluster, 0).await;
+    let held: Vec<u64> = (0..GRAINS)
+        .filter(|&k| active_on(&cluster, k) == [2])
+        .collect();
+    assert!(!held.is_empty());
+    cluster.crash(2);
+    cluster.settle().await.unwrap();
+    let down = cluster.silo(0).down_silos();
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert_eq!(down[0].name, "silo-2");
+    for &key in &held {
+        match cluster.silo(1).grain::<Counter>(key).get().await {
+            Err(CallError::Unavailable { reason, .. }) => {
+                assert!(reason.contains("silo-2"), "{reason}");
+            }
+            other => panic!("counter {key} held by the crashed silo answered {other:?}"),
+        }
+    }
+    wait_until_released(dir.path().join("silo-2")).await;
+    cluster.restart(2).await.unwrap();
+    check(&cluster, 0).await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn marking_a_crashed_silo_lost_gives_its_state_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(dir.path().to_owned(), 3).await;
+    fill(&cluster, 0).await;
+    let held: Vec<u64> = (0..GRAINS)
+        .filter(|&k| active_on(&cluster, k) == [2])
+        .collect();
+    let kept: Vec<u64> = (0..GRAINS)
+        .filter(|&k| active_on(&cluster, k) != [2])
+        .collect();
+    cluster.crash(2);
+    cluster.settle().await.unwrap();
+    let marked = cluster.silo(0).mark_lost("silo-2").await;
+    assert_eq!(marked.len(), 1);
+    assert!(
+        cluster.silo(0).mark_lost("silo-0").await.is_empty(),
+        "a live silo is not lost"
+    );
+    for &key in &held {
+        let value = get(&cluster, 1, key).await;
+        assert_eq!(
+            value, 0,
+            "counter {key} starts over once its state is given up"
+        );
+    }
+    for &key in &kept {
+        let value = get(&cluster, 1, key).await;
+        assert_eq!(value, key + 1, "counter {key} was held by a live silo");
+    }
+    cluster.shutdown().await;
+}
+
+/// Waits until a crashed in-process silo has let go of its sled directory.
+async fn wait_until_released(dir: PathBuf) {
+    for _ in 0..200 {
+        match Storage::sled(&dir) {
+            Ok(storage) => {
+                drop(storage);
+                return;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+    panic!("{} is still held", dir.display());
+}
