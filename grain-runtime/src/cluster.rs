@@ -2,11 +2,13 @@
 //! grains' owners, by a [`Directory`] built from the cluster view.
 
 mod config;
+mod control;
 mod directory;
 mod handoff;
 mod router;
 
 pub use config::ClusterConfig;
+pub(crate) use control::VIEW;
 pub(crate) use directory::{Directory, Member};
 pub(crate) use router::{Destination, Router};
 
@@ -245,7 +247,7 @@ async fn follow_views(
 }
 
 /// The directory over the active silos of `view`.
-fn directory_of(view: &ClusterView) -> Directory {
+pub(crate) fn directory_of(view: &ClusterView) -> Directory {
     let members = view
         .active()
         .map(|silo| Member {

@@ -35,6 +35,7 @@ extern crate self as grain_runtime;
 
 mod activation;
 mod call;
+mod client;
 mod cluster;
 mod context;
 mod error;
@@ -54,6 +55,7 @@ mod wire_call;
 
 pub use activation::{ActivationStats, ActivationStatus};
 pub use call::{Ask, AskFuture};
+pub use client::{Client, ClientConfig};
 pub use cluster::ClusterConfig;
 pub use context::GrainContext;
 pub use error::{CallError, SiloError};
@@ -80,7 +82,7 @@ pub mod prelude {
     #[cfg(feature = "macros")]
     pub use crate::grain;
     pub use crate::{
-        CallError, EventSourced, GrainContext, GrainId, GrainKey, PersistError, Silo,
+        CallError, Client, EventSourced, GrainContext, GrainId, GrainKey, PersistError, Silo,
         VirtualActorRef,
     };
 }

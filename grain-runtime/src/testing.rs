@@ -93,6 +93,11 @@ impl TestCluster {
             .collect()
     }
 
+    /// The cluster's name, unique to this test cluster; a [`Client`](crate::Client) needs it.
+    pub fn cluster_name(&self) -> &str {
+        &self.name
+    }
+
     /// The name of silo `index`, as it appears in cluster views.
     pub fn silo_name(index: usize) -> String {
         format!("silo-{index}")

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use grain_runtime::{SiloBuilder, Storage, StoreError};
+use std::net::SocketAddr;
+
+use grain_runtime::{ClusterConfig, SiloBuilder, Storage, StoreError};
 use serde::Deserialize;
 
 /// Command-line flags; each can also be set by the environment variable named beside it.
@@ -37,6 +39,28 @@ pub struct Flags {
     /// Directory of this silo's grain state (default `data/<name>`).
     #[arg(long, env = "SILO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// The cluster's name; silos and clients of other clusters are refused (default `grain`).
+    #[arg(long, env = "SILO_CLUSTER")]
+    pub cluster: Option<String>,
+    /// Address to listen on for calls (TCP) and gossip (UDP), e.g. `0.0.0.0:11111`. Setting it
+    /// (or seeds) makes the silo a cluster member.
+    #[arg(long, env = "SILO_LISTEN")]
+    pub listen: Option<String>,
+    /// Address the other silos reach this one at, when it is not the listen address.
+    #[arg(long, env = "SILO_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Silos to join through, comma-separated `host:port`.
+    #[arg(long, env = "SILO_SEEDS", value_delimiter = ',')]
+    pub seeds: Option<Vec<String>>,
+    /// How often membership gossip runs, e.g. `150ms`.
+    #[arg(long, env = "SILO_GOSSIP_INTERVAL")]
+    pub gossip_interval: Option<String>,
+    /// How long a silent silo has before the others declare it dead, e.g. `3s`.
+    #[arg(long, env = "SILO_DEAD_AFTER")]
+    pub dead_after: Option<String>,
+    /// The largest frame sent or accepted, in bytes.
+    #[arg(long, env = "SILO_MAX_FRAME")]
+    pub max_frame: Option<usize>,
 }
 
 /// The settings as written in the TOML file; every key is optional.
@@ -51,6 +75,13 @@ struct FileSettings {
     shutdown_timeout: Option<String>,
     storage: Option<String>,
     data_dir: Option<PathBuf>,
+    cluster: Option<String>,
+    listen: Option<String>,
+    advertise: Option<String>,
+    seeds: Option<Vec<String>>,
+    gossip_interval: Option<String>,
+    dead_after: Option<String>,
+    max_frame: Option<usize>,
 }
 
 /// A setting that could not be read.
@@ -84,6 +115,14 @@ pub enum ConfigError {
         value: String,
         /// Why it is not a duration.
         reason: String,
+    },
+    /// An address setting is not an `ip:port` address.
+    #[error("invalid `{setting}` {value:?}: write an address such as \"127.0.0.1:11111\"")]
+    Address {
+        /// The setting's name.
+        setting: &'static str,
+        /// The value given.
+        value: String,
     },
     /// The storage setting names no known engine.
     #[error("invalid `storage` {value:?}: expected \"redb\" or \"sled\"")]
@@ -131,6 +170,8 @@ pub struct SiloConfig {
     pub storage: StorageEngine,
     /// The directory of this silo's grain state.
     pub data_dir: PathBuf,
+    /// How the silo takes part in a cluster; `None` for a silo on its own.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for SiloConfig {
@@ -144,6 +185,7 @@ impl Default for SiloConfig {
             shutdown_timeout: Duration::from_secs(30),
             storage: StorageEngine::Redb,
             data_dir: PathBuf::from("data/silo"),
+            cluster: None,
         }
     }
 }
@@ -189,6 +231,34 @@ impl SiloConfig {
         if let Some(text) = flags.shutdown_timeout.or(file.shutdown_timeout) {
             config.shutdown_timeout = duration("shutdown_timeout", text)?;
         }
+        let listen = flags.listen.or(file.listen);
+        let seeds = flags.seeds.or(file.seeds);
+        let cluster_name = flags.cluster.or(file.cluster);
+        if listen.is_some() || seeds.is_some() || cluster_name.is_some() {
+            let mut cluster = ClusterConfig::new(&config.name);
+            if let Some(name) = cluster_name {
+                cluster = cluster.cluster(name);
+            }
+            if let Some(text) = listen {
+                cluster = cluster.listen(address("listen", text)?);
+            }
+            if let Some(text) = flags.advertise.or(file.advertise) {
+                cluster = cluster.advertise(address("advertise", text)?);
+            }
+            if let Some(seeds) = seeds {
+                cluster = cluster.join(seeds.into_iter().map(|s| s.trim().to_owned()));
+            }
+            if let Some(text) = flags.gossip_interval.or(file.gossip_interval) {
+                cluster = cluster.gossip_interval(duration("gossip_interval", text)?);
+            }
+            if let Some(text) = flags.dead_after.or(file.dead_after) {
+                cluster = cluster.dead_after(duration("dead_after", text)?);
+            }
+            if let Some(bytes) = flags.max_frame.or(file.max_frame) {
+                cluster = cluster.max_frame(bytes);
+            }
+            config.cluster = Some(cluster);
+        }
         Ok(config)
     }
 
@@ -206,11 +276,15 @@ impl SiloConfig {
 
     /// Applies the runtime settings to a silo builder; the builder validates them on start.
     pub fn apply(&self, builder: SiloBuilder) -> SiloBuilder {
-        builder
+        let builder = builder
             .ask_timeout(self.ask_timeout)
             .idle_timeout(self.idle_timeout)
             .mailbox_capacity(self.mailbox_capacity)
-            .shutdown_timeout(self.shutdown_timeout)
+            .shutdown_timeout(self.shutdown_timeout);
+        match &self.cluster {
+            Some(cluster) => builder.cluster(cluster.clone()),
+            None => builder,
+        }
     }
 }
 
@@ -223,6 +297,13 @@ fn read_file(path: &Path) -> Result<FileSettings, ConfigError> {
         path: path.to_path_buf(),
         message: error.to_string(),
     })
+}
+
+fn address(setting: &'static str, value: String) -> Result<SocketAddr, ConfigError> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| ConfigError::Address { setting, value })
 }
 
 fn duration(setting: &'static str, value: String) -> Result<Duration, ConfigError> {
@@ -324,6 +405,46 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "invalid `storage` \"rocksdb\": expected \"redb\" or \"sled\""
+        );
+    }
+
+    #[test]
+    fn cluster_settings_come_from_the_file_and_flags() {
+        assert!(
+            SiloConfig::load(Flags::default())
+                .unwrap()
+                .cluster
+                .is_none()
+        );
+        let f = file(
+            "name = \"east\"\ncluster = \"shop\"\nlisten = \"127.0.0.1:11111\"\nseeds = [\"127.0.0.1:11112\"]\ndead_after = \"2s\"\n",
+        );
+        let config = SiloConfig::load(Flags {
+            config: Some(f.path().to_path_buf()),
+            seeds: Some(vec!["127.0.0.1:11113".into(), " 127.0.0.1:11114".into()]),
+            ..Flags::default()
+        })
+        .expect("config loads");
+        let cluster = config.cluster.expect("a cluster member");
+        assert_eq!(cluster.node_name, "east");
+        assert_eq!(cluster.cluster, "shop");
+        assert_eq!(cluster.listen, "127.0.0.1:11111".parse().unwrap());
+        assert_eq!(cluster.seeds, ["127.0.0.1:11113", "127.0.0.1:11114"]);
+        assert_eq!(cluster.dead_after, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn a_bad_address_is_named() {
+        let error = SiloConfig::load(Flags {
+            listen: Some("localhost".into()),
+            ..Flags::default()
+        })
+        .expect_err("bad address rejected");
+        assert!(
+            error
+                .to_string()
+                .starts_with("invalid `listen` \"localhost\""),
+            "{error}"
         );
     }
 

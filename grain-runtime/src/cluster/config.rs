@@ -22,7 +22,7 @@ use crate::transport::frame::DEFAULT_MAX_FRAME;
 ///     .join(["127.0.0.1:11112", "127.0.0.1:11113"]);
 /// assert_eq!(config.seeds.len(), 2);
 /// ```
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ClusterConfig {
     /// The cluster's name: silos and clients of other clusters are refused (default `grain`).

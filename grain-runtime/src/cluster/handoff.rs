@@ -14,41 +14,28 @@
 //! for it, so exactly one of them proceeds and a history never forks.
 
 use std::collections::BTreeSet;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use dashmap::DashSet;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
-use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::Router;
+use super::control::{ACCEPT, FETCH, RELEASE};
 use crate::call::Fault;
 use crate::id::GrainId;
 use crate::membership::{ClusterView, Incarnation, SiloStatus};
 use crate::persistence::Storage;
 use crate::persistence::custody::{Custody, GrainState};
-use crate::placement::grain_point;
-use crate::transport::frame::RequestHead;
-use crate::transport::wire;
 
-/// Asks another silo for a grain's state; the payload names the asking silo.
-pub(crate) const FETCH: &str = "$fetch";
-/// Tells the lender that the borrower's import is durable; the payload names the borrower.
-pub(crate) const RELEASE: &str = "$release";
-/// Pushes a grain's state to its new owner; the payload is the [`GrainState`].
-pub(crate) const ACCEPT: &str = "$accept";
-
-/// How long one handoff request may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long an acquiring silo waits for a busy peer before giving up.
 const BUSY_WAIT: Duration = Duration::from_secs(2);
 
 /// A member's answer to [`FETCH`].
 #[derive(Debug, Serialize, Deserialize)]
-enum Fetched {
+pub(super) enum Fetched {
     /// The state, now lent to the asking silo.
     Held(GrainState),
     /// This member holds nothing for the grain.
@@ -147,6 +134,11 @@ impl Handoff {
         *self.held.write().unwrap_or_else(PoisonError::into_inner) =
             Arc::new(knowledge.held(&view));
         (marked, knowledge.clone())
+    }
+
+    /// The view this silo follows.
+    pub(crate) fn view(&self) -> Arc<ClusterView> {
+        Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The incarnations that are down and may hold grain state.
@@ -267,7 +259,12 @@ impl Handoff {
     }
 
     /// Answers [`FETCH`] from silo `to`: deactivates the grain here and lends its state.
-    async fn lend(&self, router: &Router, grain: GrainId, to: String) -> Result<Fetched, Fault> {
+    pub(super) async fn lend(
+        &self,
+        router: &Router,
+        grain: GrainId,
+        to: String,
+    ) -> Result<Fetched, Fault> {
         if self.acquiring.contains(&grain) {
             return Ok(Fetched::Acquiring);
         }
@@ -305,7 +302,7 @@ impl Handoff {
     }
 
     /// Answers [`RELEASE`] from silo `by`: deletes the copy lent to it.
-    async fn release(router: &Router, grain: &GrainId, by: &str) -> Result<(), Fault> {
+    pub(super) async fn release(router: &Router, grain: &GrainId, by: &str) -> Result<(), Fault> {
         let unavailable = |e: crate::persistence::StoreError| Fault::Unavailable(e.to_string());
         let custody = router
             .silo()
@@ -327,7 +324,7 @@ impl Handoff {
     }
 
     /// Answers [`ACCEPT`]: stores state pushed by a silo that is leaving.
-    async fn accept(
+    pub(super) async fn accept(
         &self,
         router: &Router,
         grain: GrainId,
@@ -419,93 +416,5 @@ impl Handoff {
             }
         }
         custody.remove(grain).await.map_err(|e| e.to_string())
-    }
-}
-
-impl Router {
-    /// Sends handoff request `method` about `grain` to the silo at `address` and decodes its
-    /// answer.
-    pub(crate) async fn control<T: serde::de::DeserializeOwned>(
-        &self,
-        address: SocketAddr,
-        grain: &GrainId,
-        method: &str,
-        body: &(impl Serialize + ?Sized),
-    ) -> Result<T, String> {
-        let mut payload = Vec::new();
-        wire::encode_into(body, &mut payload).map_err(|e| e.to_string())?;
-        let head = RequestHead {
-            id: 0,
-            grain: grain.clone(),
-            method: method.to_owned(),
-            deadline_us: Some(REQUEST_TIMEOUT.as_micros() as u64),
-            correlation: 0,
-            forwarded: false,
-        };
-        let (tx, rx) = oneshot::channel();
-        let reply = Box::new(move |result: Result<Vec<u8>, Fault>| {
-            let _ = tx.send(result);
-        });
-        self.send(
-            address,
-            grain_point(grain),
-            head,
-            payload.into(),
-            Some(reply),
-        )
-        .map_err(|unsent| unsent.reason)?;
-        let answer = tokio::time::timeout(REQUEST_TIMEOUT, rx)
-            .await
-            .map_err(|_| format!("no answer within {REQUEST_TIMEOUT:?}"))?
-            .map_err(|_| "the connection closed".to_string())?
-            .map_err(|fault| format!("{fault:?}"))?;
-        wire::decode_prefix(&answer)
-            .map(|(value, _)| value)
-            .map_err(|e| e.to_string())
-    }
-
-    /// Runs a handoff request that arrived from another silo, answering it when done.
-    pub(crate) fn serve_control(
-        self: &Arc<Self>,
-        head: RequestHead,
-        payload: bytes::Bytes,
-        reply: Option<crate::wire_call::RemoteReply>,
-    ) {
-        let router = Arc::clone(self);
-        tokio::spawn(async move {
-            let answer = router.run_control(head, &payload).await;
-            if let Some(reply) = reply {
-                reply(answer);
-            }
-        });
-    }
-
-    async fn run_control(&self, head: RequestHead, payload: &[u8]) -> Result<Vec<u8>, Fault> {
-        let rejected = |e: wire::WireError| Fault::Rejected(e.to_string());
-        let grain = head.grain;
-        let mut out = Vec::new();
-        match head.method.as_str() {
-            FETCH => {
-                let (to, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
-                let fetched = self.handoff().lend(self, grain, to).await?;
-                wire::encode_into(&fetched, &mut out).map_err(rejected)?;
-            }
-            RELEASE => {
-                let (by, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
-                Handoff::release(self, &grain, &by).await?;
-                wire::encode_into(&(), &mut out).map_err(rejected)?;
-            }
-            ACCEPT => {
-                let (state, _): (GrainState, _) = wire::decode_prefix(payload).map_err(rejected)?;
-                self.handoff().accept(self, grain, state).await?;
-                wire::encode_into(&(), &mut out).map_err(rejected)?;
-            }
-            other => {
-                return Err(Fault::Rejected(format!(
-                    "unknown handoff request `{other}`"
-                )));
-            }
-        }
-        Ok(out)
     }
 }

@@ -156,7 +156,7 @@ impl SiloInfo {
 }
 
 /// The membership list this silo currently believes in: an immutable, versioned snapshot.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterView {
     /// Increases by one every time this silo's view of live members or their status changes,
     /// so a consumer (the placement ring) can tell whether it must rebuild. Versions are local

@@ -1,0 +1,122 @@
+//! Requests about the cluster rather than a grain, between silos and from clients: the
+//! [`Handoff`](super::handoff::Handoff) protocol and the cluster view. Their method names start
+//! with `$`, which no grain method can.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use super::Router;
+use super::handoff::Handoff;
+use crate::call::Fault;
+use crate::id::GrainId;
+use crate::persistence::custody::GrainState;
+use crate::placement::grain_point;
+use crate::transport::frame::RequestHead;
+use crate::transport::wire;
+
+/// Asks another silo for a grain's state; the payload names the asking silo.
+pub(crate) const FETCH: &str = "$fetch";
+/// Tells the lender that the borrower's import is durable; the payload names the borrower.
+pub(crate) const RELEASE: &str = "$release";
+/// Pushes a grain's state to its new owner; the payload is the [`GrainState`].
+pub(crate) const ACCEPT: &str = "$accept";
+/// Asks a silo for its cluster view.
+pub(crate) const VIEW: &str = "$view";
+
+/// How long one request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl Router {
+    /// Sends request `method` about `grain` to the silo at `address` and decodes its
+    /// answer.
+    pub(crate) async fn control<T: serde::de::DeserializeOwned>(
+        &self,
+        address: SocketAddr,
+        grain: &GrainId,
+        method: &str,
+        body: &(impl Serialize + ?Sized),
+    ) -> Result<T, String> {
+        let mut payload = Vec::new();
+        wire::encode_into(body, &mut payload).map_err(|e| e.to_string())?;
+        let head = RequestHead {
+            id: 0,
+            grain: grain.clone(),
+            method: method.to_owned(),
+            deadline_us: Some(REQUEST_TIMEOUT.as_micros() as u64),
+            correlation: 0,
+            forwarded: false,
+        };
+        let (tx, rx) = oneshot::channel();
+        let reply = Box::new(move |result: Result<Vec<u8>, Fault>| {
+            let _ = tx.send(result);
+        });
+        self.send(
+            address,
+            grain_point(grain),
+            head,
+            payload.into(),
+            Some(reply),
+        )
+        .map_err(|unsent| unsent.reason)?;
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, rx)
+            .await
+            .map_err(|_| format!("no answer within {REQUEST_TIMEOUT:?}"))?
+            .map_err(|_| "the connection closed".to_string())?
+            .map_err(|fault| format!("{fault:?}"))?;
+        wire::decode_prefix(&answer)
+            .map(|(value, _)| value)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Runs a request that arrived from another silo, answering it when done.
+    pub(crate) fn serve_control(
+        self: &Arc<Self>,
+        head: RequestHead,
+        payload: bytes::Bytes,
+        reply: Option<crate::wire_call::RemoteReply>,
+    ) {
+        let router = Arc::clone(self);
+        tokio::spawn(async move {
+            let answer = router.run_control(head, &payload).await;
+            if let Some(reply) = reply {
+                reply(answer);
+            }
+        });
+    }
+
+    async fn run_control(&self, head: RequestHead, payload: &[u8]) -> Result<Vec<u8>, Fault> {
+        let rejected = |e: wire::WireError| Fault::Rejected(e.to_string());
+        let grain = head.grain;
+        let mut out = Vec::new();
+        match head.method.as_str() {
+            FETCH => {
+                let (to, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
+                let fetched = self.handoff().lend(self, grain, to).await?;
+                wire::encode_into(&fetched, &mut out).map_err(rejected)?;
+            }
+            RELEASE => {
+                let (by, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
+                Handoff::release(self, &grain, &by).await?;
+                wire::encode_into(&(), &mut out).map_err(rejected)?;
+            }
+            ACCEPT => {
+                let (state, _): (GrainState, _) = wire::decode_prefix(payload).map_err(rejected)?;
+                self.handoff().accept(self, grain, state).await?;
+                wire::encode_into(&(), &mut out).map_err(rejected)?;
+            }
+            VIEW => {
+                wire::encode_into(&*self.handoff().view(), &mut out).map_err(rejected)?;
+            }
+            other => {
+                return Err(Fault::Rejected(format!(
+                    "unknown cluster request `{other}`"
+                )));
+            }
+        }
+        Ok(out)
+    }
+}
