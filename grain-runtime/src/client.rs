@@ -10,11 +10,11 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use crate::cluster::{Router, VIEW, directory_of};
+use crate::cluster::{MARK_LOST, Router, VIEW, directory_of};
 use crate::error::SiloError;
 use crate::grain::Grain;
 use crate::id::{GrainId, GrainKey, GrainKind};
-use crate::membership::{ClusterView, SiloStatus};
+use crate::membership::{ClusterView, Incarnation, SiloStatus};
 use crate::reference::{RefCore, VirtualActorRef};
 use crate::transport::TransportSettings;
 use crate::transport::frame::DEFAULT_MAX_FRAME;
@@ -145,6 +145,32 @@ impl Client {
     /// The cluster view the client routes by.
     pub fn view(&self) -> Arc<ClusterView> {
         Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Declares, through an active silo, that silo `name` (which is down) will not come back
+    /// with its data; see [`Silo::mark_lost`](crate::Silo::mark_lost). Returns the
+    /// incarnations given up: none if `name` is not down.
+    ///
+    /// # Errors
+    ///
+    /// [`SiloError::Membership`] if no active silo answered.
+    pub async fn mark_lost(&self, name: &str) -> Result<Vec<Incarnation>, SiloError> {
+        let view = self.view();
+        let mut failures = Vec::new();
+        for silo in view.active() {
+            match self
+                .router
+                .control(silo.address, &view_request(), MARK_LOST, name)
+                .await
+            {
+                Ok(marked) => return Ok(marked),
+                Err(reason) => failures.push(format!("{}: {reason}", silo.name)),
+            }
+        }
+        Err(SiloError::Membership(format!(
+            "no active silo took the request: {}",
+            failures.join("; ")
+        )))
     }
 
     /// The name of the silo that owns grain `key` of type `G` by the client's view.

@@ -8,7 +8,7 @@ mod handoff;
 mod router;
 
 pub use config::ClusterConfig;
-pub(crate) use control::VIEW;
+pub(crate) use control::{MARK_LOST, VIEW};
 pub(crate) use directory::{Directory, Member};
 pub(crate) use router::{Destination, Router};
 
@@ -42,6 +42,7 @@ pub(crate) struct ClusterNode {
     /// Stops the listener and closes the connections it accepted.
     stop: CancellationToken,
     follower: AbortHandle,
+    publisher: AbortHandle,
 }
 
 impl ClusterNode {
@@ -96,11 +97,11 @@ impl ClusterNode {
         router.set_directory(directory_of(&first));
         router.handoff().follow(Arc::clone(&first));
         let membership = Arc::new(Mutex::new(Some(membership)));
-        let follower = tokio::spawn(follow_views(
-            views.clone(),
-            Arc::downgrade(&router),
+        let follower = tokio::spawn(follow_views(views.clone(), Arc::downgrade(&router), first))
+            .abort_handle();
+        let publisher = tokio::spawn(publish(
+            router.handoff().published(),
             Arc::downgrade(&membership),
-            first,
         ))
         .abort_handle();
         tracing::info!(silo = %config.node_name, %address, "silo active");
@@ -112,6 +113,7 @@ impl ClusterNode {
             gossip_interval: config.gossip_interval,
             stop,
             follower,
+            publisher,
         })
     }
 
@@ -177,12 +179,8 @@ impl ClusterNode {
 
     /// Gives up the state held by the down incarnations of silo `name`; see
     /// [`Silo::mark_lost`](crate::Silo::mark_lost).
-    pub(crate) async fn mark_lost(&self, name: &str) -> Vec<Incarnation> {
-        let (marked, knowledge) = self.router.handoff().mark_lost(name);
-        if !marked.is_empty() {
-            publish(&self.membership, &knowledge).await;
-        }
-        marked
+    pub(crate) fn mark_lost(&self, name: &str) -> Vec<Incarnation> {
+        self.router.handoff().mark_lost(name)
     }
 
     /// The incarnations that are down and may hold grain state.
@@ -191,18 +189,33 @@ impl ClusterNode {
     }
 }
 
-/// Publishes which incarnations this silo considers down and which were marked lost through it.
-async fn publish(membership: &Mutex<Option<Membership>>, knowledge: &handoff::Knowledge) {
-    if let Some(membership) = &*membership.lock().await {
-        let down: Vec<Incarnation> = knowledge.down.iter().cloned().collect();
-        let lost: Vec<Incarnation> = knowledge.lost.iter().cloned().collect();
-        membership.set_custody(&down, &lost).await;
+/// Publishes, each time it changes, which incarnations this silo considers down and which were
+/// marked lost through it.
+async fn publish(
+    mut knowledge: watch::Receiver<handoff::Knowledge>,
+    membership: Weak<Mutex<Option<Membership>>>,
+) {
+    while knowledge.changed().await.is_ok() {
+        let (down, lost): (Vec<Incarnation>, Vec<Incarnation>) = {
+            let known = knowledge.borrow_and_update();
+            (
+                known.down.iter().cloned().collect(),
+                known.lost.iter().cloned().collect(),
+            )
+        };
+        let Some(membership) = membership.upgrade() else {
+            return;
+        };
+        if let Some(membership) = &*membership.lock().await {
+            membership.set_custody(&down, &lost).await;
+        }
     }
 }
 
 impl Drop for ClusterNode {
     fn drop(&mut self) {
         self.follower.abort();
+        self.publisher.abort();
         self.stop.cancel();
     }
 }
@@ -213,7 +226,6 @@ impl Drop for ClusterNode {
 async fn follow_views(
     mut views: watch::Receiver<Arc<ClusterView>>,
     router: Weak<Router>,
-    membership: Weak<Mutex<Option<Membership>>>,
     mut previous: Arc<ClusterView>,
 ) {
     while views.changed().await.is_ok() {
@@ -229,12 +241,7 @@ async fn follow_views(
                 catalog.evict(&moved);
             }
         }
-        if let (Some(knowledge), Some(membership)) = (
-            router.handoff().follow(Arc::clone(&view)),
-            membership.upgrade(),
-        ) {
-            publish(&membership, &knowledge).await;
-        }
+        router.handoff().follow(Arc::clone(&view));
         for gone in previous
             .members
             .iter()

@@ -292,9 +292,9 @@ impl Silo {
     /// of the grains it held is given up, and they activate on their owners from what the live
     /// silos hold, or empty. This loses acknowledged writes, so it is an operator's decision,
     /// and it is logged. Returns the incarnations given up (none if `name` is not down).
-    pub async fn mark_lost(&self, name: &str) -> Vec<Incarnation> {
+    pub fn mark_lost(&self, name: &str) -> Vec<Incarnation> {
         match &self.cluster {
-            Some(cluster) => cluster.mark_lost(name).await,
+            Some(cluster) => cluster.mark_lost(name),
             None => Vec::new(),
         }
     }

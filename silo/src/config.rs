@@ -61,6 +61,21 @@ pub struct Flags {
     /// The largest frame sent or accepted, in bytes.
     #[arg(long, env = "SILO_MAX_FRAME")]
     pub max_frame: Option<usize>,
+    /// An operator command to run instead of hosting grains.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Operator commands, sent to the cluster named by the settings.
+#[derive(Debug, Clone, PartialEq, Eq, clap::Subcommand)]
+pub enum Command {
+    /// Declares that a silo which is down will not come back with its data: the state of the
+    /// grains it held is given up, and they activate again elsewhere. This loses acknowledged
+    /// writes of those grains; run it only when the silo's data directory is gone for good.
+    MarkLost {
+        /// The name of the lost silo.
+        name: String,
+    },
 }
 
 /// The settings as written in the TOML file; every key is optional.

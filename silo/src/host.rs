@@ -44,7 +44,12 @@ pub async fn run(
         .start()
         .await
         .with_context(|| format!("starting silo {}", config.name))?;
-    tracing::info!(silo = %config.name, "silo running; SIGINT or SIGTERM stops it");
+    match silo.address() {
+        Some(address) => {
+            tracing::info!(silo = %config.name, %address, "silo running; SIGINT or SIGTERM stops it")
+        }
+        None => tracing::info!(silo = %config.name, "silo running; SIGINT or SIGTERM stops it"),
+    }
 
     let signal = tokio::select! {
         _ = interrupt.recv() => "SIGINT",

@@ -18,8 +18,10 @@
 //! }
 //! ```
 
+mod admin;
 mod config;
 mod host;
 
-pub use config::{ConfigError, Flags, SiloConfig, StorageEngine};
+pub use admin::mark_lost;
+pub use config::{Command, ConfigError, Flags, SiloConfig, StorageEngine};
 pub use host::run;

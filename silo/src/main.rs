@@ -1,4 +1,5 @@
-//! The `silo` binary: hosts the example grains until SIGINT or SIGTERM.
+//! The `silo` binary: hosts the example grains until SIGINT or SIGTERM, or runs an operator
+//! command against a cluster.
 //!
 //! Run with `cargo run -p silo -- --config silo.toml`; `--help` lists every setting.
 
@@ -6,6 +7,11 @@ use clap::Parser as _;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = silo::SiloConfig::load(silo::Flags::parse())?;
-    silo::run(config, |builder| builder.register::<ipseity::Namespace>()).await
+    let flags = silo::Flags::parse();
+    let command = flags.command.clone();
+    let config = silo::SiloConfig::load(flags)?;
+    match command {
+        Some(silo::Command::MarkLost { name }) => silo::mark_lost(&config, &name).await,
+        None => silo::run(config, |builder| builder.register::<ipseity::Namespace>()).await,
+    }
 }

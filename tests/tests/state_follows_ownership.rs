@@ -170,10 +170,10 @@ async fn marking_a_crashed_silo_lost_gives_its_state_up() {
         .collect();
     cluster.crash(2);
     cluster.settle().await.unwrap();
-    let marked = cluster.silo(0).mark_lost("silo-2").await;
+    let marked = cluster.silo(0).mark_lost("silo-2");
     assert_eq!(marked.len(), 1);
     assert!(
-        cluster.silo(0).mark_lost("silo-0").await.is_empty(),
+        cluster.silo(0).mark_lost("silo-0").is_empty(),
         "a live silo is not lost"
     );
     for &key in &held {

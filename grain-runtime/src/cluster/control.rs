@@ -26,6 +26,8 @@ pub(crate) const RELEASE: &str = "$release";
 pub(crate) const ACCEPT: &str = "$accept";
 /// Asks a silo for its cluster view.
 pub(crate) const VIEW: &str = "$view";
+/// An operator gives up the state held by a down silo; the payload names it.
+pub(crate) const MARK_LOST: &str = "$mark-lost";
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -110,6 +112,11 @@ impl Router {
             }
             VIEW => {
                 wire::encode_into(&*self.handoff().view(), &mut out).map_err(rejected)?;
+            }
+            MARK_LOST => {
+                let (name, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
+                let marked = self.handoff().mark_lost(&name);
+                wire::encode_into(&marked, &mut out).map_err(rejected)?;
             }
             other => {
                 return Err(Fault::Rejected(format!(

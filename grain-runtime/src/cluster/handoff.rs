@@ -20,6 +20,7 @@ use std::time::Duration;
 use dashmap::DashSet;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::Router;
@@ -57,6 +58,8 @@ pub(crate) struct Handoff {
     custody: Mutex<Knowledge>,
     /// Incarnations that are down and may hold state, from [`Knowledge::held`].
     held: RwLock<Arc<Vec<Incarnation>>>,
+    /// This silo's own knowledge, as it must be published in gossip.
+    published: watch::Sender<Knowledge>,
 }
 
 /// Which incarnations hold state while down, as this silo saw it and was told.
@@ -101,8 +104,8 @@ impl Knowledge {
 }
 
 impl Handoff {
-    /// Takes a new view; returns what to publish if this silo's own knowledge changed.
-    pub(crate) fn follow(&self, view: Arc<ClusterView>) -> Option<Knowledge> {
+    /// Takes a new view.
+    pub(crate) fn follow(&self, view: Arc<ClusterView>) {
         let previous = std::mem::replace(
             &mut *self.view.write().unwrap_or_else(PoisonError::into_inner),
             Arc::clone(&view),
@@ -112,12 +115,19 @@ impl Handoff {
         knowledge.follow(&previous, &view);
         *self.held.write().unwrap_or_else(PoisonError::into_inner) =
             Arc::new(knowledge.held(&view));
-        (*knowledge != before).then(|| knowledge.clone())
+        if *knowledge != before {
+            self.published.send_replace(knowledge.clone());
+        }
+    }
+
+    /// A receiver of this silo's knowledge each time it changes, to publish it.
+    pub(crate) fn published(&self) -> watch::Receiver<Knowledge> {
+        self.published.subscribe()
     }
 
     /// Gives up the state held by the down incarnations of silo `name`: their grains activate
     /// elsewhere from what the live members hold, or empty. Returns the incarnations given up.
-    pub(crate) fn mark_lost(&self, name: &str) -> (Vec<Incarnation>, Knowledge) {
+    pub(crate) fn mark_lost(&self, name: &str) -> Vec<Incarnation> {
         let mut knowledge = self.custody.lock().unwrap_or_else(PoisonError::into_inner);
         let marked: Vec<Incarnation> = self
             .held()
@@ -133,7 +143,10 @@ impl Handoff {
         let view = Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner));
         *self.held.write().unwrap_or_else(PoisonError::into_inner) =
             Arc::new(knowledge.held(&view));
-        (marked, knowledge.clone())
+        if !marked.is_empty() {
+            self.published.send_replace(knowledge.clone());
+        }
+        marked
     }
 
     /// The view this silo follows.
