@@ -94,8 +94,8 @@ impl ClusterNode {
             .map_err(|e| SiloError::Membership(e.to_string()))?;
         let mut views = membership.subscribe();
         let first = Arc::clone(&views.borrow_and_update());
-        router.set_directory(directory_of(&first));
         router.handoff().follow(Arc::clone(&first));
+        router.set_directory(directory_of(&first));
         let membership = Arc::new(Mutex::new(Some(membership)));
         let follower = tokio::spawn(follow_views(views.clone(), Arc::downgrade(&router), first))
             .abort_handle();
@@ -220,7 +220,9 @@ impl Drop for ClusterNode {
     }
 }
 
-/// Rebuilds the router's directory from each new view: the active silos own the grains.
+/// Rebuilds the router's directory from each new view: the active silos own the grains. The
+/// handoff learns which silos are down first, so that no grain is placed on a new owner before
+/// that owner knows its state may be held by a down silo.
 /// Activations this silo no longer owns are deactivated once idle; links to silos that left the
 /// view are closed; silos that vanished without handing off are published as down.
 async fn follow_views(
@@ -234,6 +236,7 @@ async fn follow_views(
             return;
         };
         tracing::info!(silo = router.name(), %view, "cluster view changed");
+        router.handoff().follow(Arc::clone(&view));
         router.set_directory(directory_of(&view));
         if let Some(silo) = router.silo() {
             let moved = |grain: &GrainId| !matches!(router.destination(grain), Destination::Here);
@@ -241,7 +244,6 @@ async fn follow_views(
                 catalog.evict(&moved);
             }
         }
-        router.handoff().follow(Arc::clone(&view));
         for gone in previous
             .members
             .iter()

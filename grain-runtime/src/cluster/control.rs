@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::Router;
-use super::handoff::Handoff;
+use super::handoff::{FetchRequest, Handoff};
 use crate::call::Fault;
 use crate::id::GrainId;
 use crate::persistence::custody::GrainState;
@@ -18,7 +18,7 @@ use crate::placement::grain_point;
 use crate::transport::frame::RequestHead;
 use crate::transport::wire;
 
-/// Asks another silo for a grain's state; the payload names the asking silo.
+/// Asks another silo for a grain's state; the payload is a `FetchRequest`.
 pub(crate) const FETCH: &str = "$fetch";
 /// Tells the lender that the borrower's import is durable; the payload names the borrower.
 pub(crate) const RELEASE: &str = "$release";
@@ -96,8 +96,9 @@ impl Router {
         let mut out = Vec::new();
         match head.method.as_str() {
             FETCH => {
-                let (to, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
-                let fetched = self.handoff().lend(self, grain, to).await?;
+                let (request, _): (FetchRequest, _) =
+                    wire::decode_prefix(payload).map_err(rejected)?;
+                let fetched = self.handoff().lend(self, grain, request).await?;
                 wire::encode_into(&fetched, &mut out).map_err(rejected)?;
             }
             RELEASE => {

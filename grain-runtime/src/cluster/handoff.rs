@@ -27,7 +27,7 @@ use super::Router;
 use super::control::{ACCEPT, FETCH, RELEASE};
 use crate::call::Fault;
 use crate::id::GrainId;
-use crate::membership::{ClusterView, Incarnation, SiloStatus};
+use crate::membership::{ClusterView, Incarnation, SiloInfo, SiloStatus};
 use crate::persistence::Storage;
 use crate::persistence::custody::{Custody, GrainState};
 
@@ -39,12 +39,30 @@ const BUSY_WAIT: Duration = Duration::from_secs(2);
 pub(super) enum Fetched {
     /// The state, now lent to the asking silo.
     Held(GrainState),
-    /// This member holds nothing for the grain.
-    NotHere,
+    /// This member holds nothing for the grain. It says which members it knows and which
+    /// silos it considers down, so that an asker whose view is behind does not conclude that
+    /// nobody holds the state.
+    NotHere {
+        known: Vec<String>,
+        held: Vec<Incarnation>,
+    },
+    /// This member keeps a copy it lent to a silo that has not confirmed taking it; the copy
+    /// ends at `last_seq`.
+    Lent { last_seq: u64 },
     /// This member is acquiring the grain itself.
     Acquiring,
     /// This member is handing the grain's state to another silo.
     Moving,
+}
+
+/// A [`FETCH`] request.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct FetchRequest {
+    /// The asking silo.
+    pub(super) from: String,
+    /// Give the asker a lent copy: set once every live member has answered that nobody else
+    /// holds the state, so the lent copy is an orphan its borrower never took.
+    pub(super) orphan: bool,
 }
 
 /// What one silo knows and does about where grain state is held.
@@ -175,89 +193,87 @@ impl Handoff {
             ));
         }
         let lent_to = custody.lent_to(grain).await.map_err(store_error)?;
-        if lent_to.is_none()
-            && storage
-                .journal()
-                .last_seq(grain)
-                .await
-                .map_err(store_error)?
-                > 0
-        {
+        let last_seq = storage
+            .journal()
+            .last_seq(grain)
+            .await
+            .map_err(store_error)?;
+        if lent_to.is_none() && last_seq > 0 {
             return Ok(());
         }
         if !self.acquiring.insert(grain.clone()) {
             return Err(format!("{grain} is already being acquired here; retry"));
         }
-        let outcome = self.ask_members(router, grain, custody).await;
+        let own_lent = lent_to.map(|_| last_seq);
+        let outcome = self.ask_members(router, grain, custody, own_lent).await;
         self.acquiring.remove(grain);
-        if outcome? {
-            return Ok(());
-        }
-        if let Some(down) = self.held().first() {
-            return Err(format!(
-                "the state of {grain} may be held by silo {down}, which is down: calls fail until it returns or an operator marks it lost"
-            ));
-        }
-        if let Some(borrower) = lent_to {
-            tracing::warn!(%grain, %borrower, "taking back state lent to a silo that never took it");
-            custody.reclaim(grain).await.map_err(store_error)?;
-        }
-        Ok(())
+        outcome
     }
 
-    /// Asks every other live member for the grain's state; `true` once it is imported here,
-    /// `false` if no member holds it.
+    /// Asks every other live member for the grain's state and imports it from the one that
+    /// holds it. With no holder, the grain starts empty only if no member knows of a silo this
+    /// one has not seen and none is down; an orphaned lent copy (here, `own_lent`, or at a
+    /// member) is taken back instead, the newest one if there are several.
     async fn ask_members(
         &self,
         router: &Router,
         grain: &GrainId,
         custody: &Arc<dyn Custody>,
-    ) -> Result<bool, String> {
+        own_lent: Option<u64>,
+    ) -> Result<(), String> {
         let view = Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner));
         let me = router.name();
-        let peers: Vec<_> = view.members.iter().filter(|m| m.name != me).collect();
         let give_up = Instant::now() + BUSY_WAIT;
-        let mut asking: Vec<_> = peers.iter().collect();
+        let mut asking: Vec<_> = view.members.iter().filter(|m| m.name != me).collect();
+        let mut held: Vec<Incarnation> = self.held().to_vec();
+        let mut failure = None;
+        let mut lent = Vec::new();
+        let request = FetchRequest {
+            from: me.to_owned(),
+            orphan: false,
+        };
         while !asking.is_empty() {
             let asks = asking
                 .iter()
-                .map(|peer| router.control(peer.address, grain, FETCH, me));
+                .map(|peer| router.control::<Fetched>(peer.address, grain, FETCH, &request));
             let answers = join_all(asks).await;
             let mut waiting = Vec::new();
             for (peer, answer) in asking.into_iter().zip(answers) {
-                let answer: Fetched = answer.map_err(|reason| {
-                    format!(
-                        "cannot ask silo {}, which may hold the state of {grain}: {reason}",
-                        peer.name
-                    )
-                })?;
                 match answer {
-                    Fetched::Held(state) => {
-                        custody
-                            .import(grain, state)
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        tracing::debug!(%grain, from = %peer.name, "took the grain's state");
-                        if let Err(reason) =
-                            router.control::<()>(peer.address, grain, RELEASE, me).await
-                        {
-                            tracing::warn!(%grain, lender = %peer.name, "the lender keeps a lent copy: {reason}");
-                        }
-                        return Ok(true);
+                    Ok(Fetched::Held(state)) => {
+                        return self.take(router, grain, custody, peer, state).await;
                     }
-                    Fetched::NotHere => {}
-                    Fetched::Acquiring if peer.name.as_str() < me => {
-                        return Err(format!(
+                    Ok(Fetched::NotHere { known, held: down }) => {
+                        if let Some(unseen) = known
+                            .iter()
+                            .find(|name| *name != me && view.get(name).is_none())
+                        {
+                            failure.get_or_insert(format!(
+                                "silo {} knows silo {unseen}, which silo {me} has not seen yet: the views are settling, retry",
+                                peer.name
+                            ));
+                        }
+                        held.extend(down);
+                    }
+                    Ok(Fetched::Lent { last_seq }) => lent.push((last_seq, peer)),
+                    Ok(Fetched::Acquiring) if peer.name.as_str() < me => {
+                        failure.get_or_insert(format!(
                             "silo {} is activating {grain} at the same time; retry",
                             peer.name
                         ));
                     }
-                    Fetched::Acquiring | Fetched::Moving if Instant::now() < give_up => {
+                    Ok(Fetched::Acquiring | Fetched::Moving) if Instant::now() < give_up => {
                         waiting.push(peer);
                     }
-                    Fetched::Acquiring | Fetched::Moving => {
-                        return Err(format!(
+                    Ok(Fetched::Acquiring | Fetched::Moving) => {
+                        failure.get_or_insert(format!(
                             "silo {} is still moving the state of {grain}; retry",
+                            peer.name
+                        ));
+                    }
+                    Err(reason) => {
+                        failure.get_or_insert(format!(
+                            "cannot ask silo {}, which may hold the state of {grain}: {reason}",
                             peer.name
                         ));
                     }
@@ -268,15 +284,79 @@ impl Handoff {
             }
             asking = waiting;
         }
-        Ok(false)
+        if let Some(failure) = failure {
+            return Err(failure);
+        }
+        if let Some(down) = held.first() {
+            return Err(format!(
+                "the state of {grain} may be held by silo {down}, which is down: calls fail until it returns or an operator marks it lost"
+            ));
+        }
+        let newest = lent.into_iter().max_by_key(|(last_seq, _)| *last_seq);
+        let theirs = newest.filter(|(theirs, _)| own_lent.is_none_or(|ours| *theirs > ours));
+        if let Some((_, peer)) = theirs {
+            let request = FetchRequest {
+                from: me.to_owned(),
+                orphan: true,
+            };
+            return match router
+                .control::<Fetched>(peer.address, grain, FETCH, &request)
+                .await
+            {
+                Ok(Fetched::Held(state)) => self.take(router, grain, custody, peer, state).await,
+                Ok(other) => Err(format!(
+                    "silo {} did not give up its orphaned copy of {grain} ({other:?}); retry",
+                    peer.name
+                )),
+                Err(reason) => Err(format!("cannot ask silo {}: {reason}", peer.name)),
+            };
+        }
+        if own_lent.is_some() {
+            tracing::warn!(%grain, "taking back a lent copy that no silo took");
+            return custody.reclaim(grain).await.map_err(|e| e.to_string());
+        }
+        tracing::debug!(%grain, "no silo holds the grain's state; it starts empty");
+        Ok(())
     }
 
-    /// Answers [`FETCH`] from silo `to`: deactivates the grain here and lends its state.
+    /// Imports state lent by `lender` and tells it to delete its copy.
+    async fn take(
+        &self,
+        router: &Router,
+        grain: &GrainId,
+        custody: &Arc<dyn Custody>,
+        lender: &SiloInfo,
+        state: GrainState,
+    ) -> Result<(), String> {
+        custody
+            .import(grain, state)
+            .await
+            .map_err(|e| e.to_string())?;
+        tracing::debug!(%grain, from = %lender.name, "took the grain's state");
+        if let Err(reason) = router
+            .control::<()>(lender.address, grain, RELEASE, router.name())
+            .await
+        {
+            tracing::warn!(%grain, lender = %lender.name, "the lender keeps a lent copy: {reason}");
+        }
+        Ok(())
+    }
+
+    /// The answer of a member that holds nothing for a grain.
+    fn not_here(&self) -> Fetched {
+        let view = Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner));
+        Fetched::NotHere {
+            known: view.members.iter().map(|m| m.name.clone()).collect(),
+            held: self.held().to_vec(),
+        }
+    }
+
+    /// Answers [`FETCH`]: deactivates the grain here and lends its state to the asker.
     pub(super) async fn lend(
         &self,
         router: &Router,
         grain: GrainId,
-        to: String,
+        request: FetchRequest,
     ) -> Result<Fetched, Fault> {
         if self.acquiring.contains(&grain) {
             return Ok(Fetched::Acquiring);
@@ -284,7 +364,7 @@ impl Handoff {
         if !self.moving.insert(grain.clone()) {
             return Ok(Fetched::Moving);
         }
-        let lent = self.lend_moving(router, &grain, &to).await;
+        let lent = self.lend_moving(router, &grain, &request).await;
         self.moving.remove(&grain);
         lent
     }
@@ -293,24 +373,40 @@ impl Handoff {
         &self,
         router: &Router,
         grain: &GrainId,
-        to: &str,
+        request: &FetchRequest,
     ) -> Result<Fetched, Fault> {
         let unavailable = |e: crate::persistence::StoreError| Fault::Unavailable(e.to_string());
         let silo = router.silo().ok_or(Fault::ShuttingDown)?;
         if let Some(catalog) = silo.kind_catalog(&grain.kind) {
             catalog.deactivate(&grain.key).await;
         }
-        let Some(storage) = silo.storage() else {
-            return Ok(Fetched::NotHere);
+        let custody = silo
+            .storage()
+            .and_then(|storage| storage.custody().cloned());
+        let Some(custody) = custody else {
+            return Ok(self.not_here());
         };
-        let Some(custody) = storage.custody() else {
-            return Ok(Fetched::NotHere);
+        if let Some(state) = custody.export(grain).await.map_err(unavailable)? {
+            custody
+                .lend(grain, &request.from)
+                .await
+                .map_err(unavailable)?;
+            tracing::debug!(%grain, to = %request.from, "lent the grain's state");
+            return Ok(Fetched::Held(state));
+        }
+        let Some(state) = custody.export_lent(grain).await.map_err(unavailable)? else {
+            return Ok(self.not_here());
         };
-        let Some(state) = custody.export(grain).await.map_err(unavailable)? else {
-            return Ok(Fetched::NotHere);
-        };
-        custody.lend(grain, to).await.map_err(unavailable)?;
-        tracing::debug!(%grain, %to, "lent the grain's state");
+        if !request.orphan {
+            return Ok(Fetched::Lent {
+                last_seq: state.last_seq,
+            });
+        }
+        custody
+            .lend(grain, &request.from)
+            .await
+            .map_err(unavailable)?;
+        tracing::warn!(%grain, to = %request.from, "gave an orphaned lent copy to the silo that asked");
         Ok(Fetched::Held(state))
     }
 
@@ -343,9 +439,9 @@ impl Handoff {
         grain: GrainId,
         state: GrainState,
     ) -> Result<(), Fault> {
-        if self.acquiring.contains(&grain) || self.moving.contains(&grain) {
+        if self.moving.contains(&grain) {
             return Err(Fault::Unavailable(format!(
-                "{grain} is being acquired; retry"
+                "{grain} is being handed to another silo; retry"
             )));
         }
         let custody = router
@@ -382,7 +478,9 @@ impl Handoff {
         };
         let mut failed = 0;
         for grain in grains {
-            self.moving.insert(grain.clone());
+            while !self.moving.insert(grain.clone()) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
             if let Err(reason) = self.push(router, &grain, custody).await {
                 tracing::error!(%grain, "cannot hand off the grain's state: {reason}");
                 failed += 1;
@@ -423,8 +521,10 @@ impl Handoff {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                 }
                 Err(reason) => {
-                    custody.reclaim(grain).await.map_err(|e| e.to_string())?;
-                    return Err(format!("silo {} did not take it: {reason}", owner.name));
+                    return Err(format!(
+                        "silo {} did not confirm taking it, so the copy here stays lent to it: {reason}",
+                        owner.name
+                    ));
                 }
             }
         }

@@ -30,6 +30,10 @@ pub(crate) trait Custody: Send + Sync + 'static {
     /// The grain's state, or `None` if nothing is stored for it here or it has been lent.
     async fn export(&self, grain: &GrainId) -> Result<Option<GrainState>, StoreError>;
 
+    /// The state of the grain's lent copy, or `None` if it has none: for giving an orphaned
+    /// copy, one its borrower never took, to the silo that now asks for it.
+    async fn export_lent(&self, grain: &GrainId) -> Result<Option<GrainState>, StoreError>;
+
     /// Marks the grain's state as lent to silo `to`: this store no longer uses its copy.
     async fn lend(&self, grain: &GrainId, to: &str) -> Result<(), StoreError>;
 

@@ -63,12 +63,14 @@ fn snapshots<E: Engine>(
     failure.map_or(Ok(found), Err)
 }
 
+/// The grain's state if it is lent (`lent`) or its own (`!lent`).
 fn export<E: Engine>(
     view: &mut dyn ReadBatch,
     grain: &GrainId,
+    lent: bool,
 ) -> Result<Option<GrainState>, StoreError> {
     let keys = GrainKeys::new(grain);
-    if lent_to::<E>(view, grain, &keys)?.is_some() {
+    if lent_to::<E>(view, grain, &keys)?.is_some() != lent {
         return Ok(None);
     }
     let head = head::<E>(view, grain, &keys)?;
@@ -100,7 +102,14 @@ impl<E: Engine> Custody for EmbeddedStore<E> {
     async fn export(&self, grain: &GrainId) -> Result<Option<GrainState>, StoreError> {
         let grain = grain.clone();
         self.readers
-            .run(move |view| export::<E>(view, &grain))
+            .run(move |view| export::<E>(view, &grain, false))
+            .await
+    }
+
+    async fn export_lent(&self, grain: &GrainId) -> Result<Option<GrainState>, StoreError> {
+        let grain = grain.clone();
+        self.readers
+            .run(move |view| export::<E>(view, &grain, true))
             .await
     }
 
@@ -250,7 +259,12 @@ mod tests {
             .await
             .unwrap();
         custody.lend(&bob, "silo-c").await.unwrap();
+        assert_eq!(
+            custody.export_lent(&bob).await.unwrap().map(|s| s.last_seq),
+            Some(1)
+        );
         custody.reclaim(&bob).await.unwrap();
+        assert_eq!(custody.export_lent(&bob).await.unwrap(), None);
         let state = custody.export(&bob).await.unwrap().expect("bob's state");
         assert_eq!((state.last_seq, state.entries.len()), (1, 1));
         assert!(
