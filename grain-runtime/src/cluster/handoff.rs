@@ -531,3 +531,108 @@ impl Handoff {
         custody.remove(grain).await.map_err(|e| e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn silo(name: &str, generation: u64, status: SiloStatus) -> SiloInfo {
+        SiloInfo {
+            name: name.to_owned(),
+            generation,
+            address: "127.0.0.1:1".parse().unwrap(),
+            status,
+            down: Vec::new(),
+            lost: Vec::new(),
+        }
+    }
+
+    fn view(members: Vec<SiloInfo>) -> ClusterView {
+        ClusterView {
+            version: 1,
+            members,
+        }
+    }
+
+    fn names(list: &[Incarnation]) -> Vec<String> {
+        list.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_silo_that_vanishes_without_handing_off_is_down_until_it_returns() {
+        let mut knowledge = Knowledge::default();
+        let before = view(vec![
+            silo("a", 1, SiloStatus::Active),
+            silo("b", 2, SiloStatus::Active),
+            silo("c", 3, SiloStatus::HandedOff),
+        ]);
+        let after = view(vec![silo("a", 1, SiloStatus::Active)]);
+        knowledge.follow(&before, &after);
+        assert_eq!(
+            names(&knowledge.held(&after)),
+            ["b@2"],
+            "c handed off, b did not"
+        );
+        let back = view(vec![
+            silo("a", 1, SiloStatus::Active),
+            silo("b", 9, SiloStatus::Joining),
+        ]);
+        knowledge.follow(&after, &back);
+        assert!(
+            knowledge.held(&back).is_empty(),
+            "b returned under its name"
+        );
+        assert!(knowledge.down.is_empty());
+    }
+
+    #[test]
+    fn down_silos_gossiped_by_members_count_until_one_marks_them_lost() {
+        let mut knowledge = Knowledge::default();
+        let mut a = silo("a", 1, SiloStatus::Active);
+        a.down = vec![Incarnation {
+            name: "b".into(),
+            generation: 2,
+        }];
+        let told = view(vec![a.clone(), silo("joiner", 5, SiloStatus::Active)]);
+        knowledge.follow(&ClusterView::default(), &told);
+        assert_eq!(
+            names(&knowledge.held(&told)),
+            ["b@2"],
+            "a joiner learns from gossip"
+        );
+        a.lost = a.down.clone();
+        let given_up = view(vec![a, silo("joiner", 5, SiloStatus::Active)]);
+        assert!(knowledge.held(&given_up).is_empty());
+    }
+
+    #[test]
+    fn marking_lost_applies_only_to_down_silos() {
+        let handoff = Handoff::default();
+        let before = view(vec![
+            silo("a", 1, SiloStatus::Active),
+            silo("b", 2, SiloStatus::Active),
+        ]);
+        handoff.follow(Arc::new(before));
+        handoff.follow(Arc::new(view(vec![silo("a", 1, SiloStatus::Active)])));
+        let mut published = handoff.published();
+        assert_eq!(names(&handoff.held()), ["b@2"]);
+        assert!(handoff.mark_lost("a").is_empty(), "a live silo is not lost");
+        assert_eq!(names(&handoff.mark_lost("b")), ["b@2"]);
+        assert!(handoff.held().is_empty());
+        assert!(
+            published.has_changed().unwrap(),
+            "the decision is published"
+        );
+        assert_eq!(
+            names(
+                &published
+                    .borrow_and_update()
+                    .lost
+                    .iter()
+                    .cloned()
+                    .collect::<Vec<_>>()
+            ),
+            ["b@2"]
+        );
+    }
+}
