@@ -22,6 +22,13 @@ pub enum StoreError {
         /// The last sequence number in the journal.
         actual: u64,
     },
+    /// The grain's state here was lent to another silo, which owns the grain now: this writer
+    /// is a stale activation.
+    #[error("the state of {grain} was handed to another silo; this activation is stale")]
+    Lent {
+        /// The grain.
+        grain: GrainId,
+    },
     /// A stored record failed its checksum or could not be read back.
     #[error("corrupt {record} record of {grain} at sequence {seq}: {reason}")]
     Corrupt {
@@ -100,7 +107,7 @@ pub enum PersistError {
 impl PersistError {
     pub(crate) fn from_store(grain: &GrainId, error: StoreError) -> Self {
         match error {
-            StoreError::Conflict { .. } => PersistError::Conflict {
+            StoreError::Conflict { .. } | StoreError::Lent { .. } => PersistError::Conflict {
                 grain: grain.clone(),
                 message: error.to_string(),
             },

@@ -178,7 +178,7 @@ mod tests {
     use futures::TryStreamExt as _;
 
     use crate::id::{GrainId, GrainKind};
-    use crate::persistence::{Snapshot, Storage};
+    use crate::persistence::{Snapshot, Storage, StoreError};
 
     fn grain(key: &str) -> GrainId {
         GrainId::new(GrainKind::from_static("Account"), key)
@@ -259,14 +259,24 @@ mod tests {
             .await
             .unwrap();
         custody.lend(&bob, "silo-c").await.unwrap();
+        let stale = storage.journal().append(&bob, 2, vec![vec![8]]).await;
+        assert!(
+            matches!(stale, Err(StoreError::Lent { .. })),
+            "a lent grain takes no appends: {stale:?}"
+        );
         assert_eq!(
             custody.export_lent(&bob).await.unwrap().map(|s| s.last_seq),
             Some(1)
         );
         custody.reclaim(&bob).await.unwrap();
         assert_eq!(custody.export_lent(&bob).await.unwrap(), None);
+        storage
+            .journal()
+            .append(&bob, 2, vec![vec![8]])
+            .await
+            .unwrap();
         let state = custody.export(&bob).await.unwrap().expect("bob's state");
-        assert_eq!((state.last_seq, state.entries.len()), (1, 1));
+        assert_eq!((state.last_seq, state.entries.len()), (2, 2));
         assert!(
             Storage::new(
                 "shared",

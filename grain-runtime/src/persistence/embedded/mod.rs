@@ -140,6 +140,9 @@ pub(super) fn decode_latest_snapshot(
 pub(super) struct Head {
     pub(super) last: u64,
     pub(super) pruned: u64,
+    /// The grain's state was lent to another silo, so appends are refused. Kept in the
+    /// custody record, not in the head.
+    pub(super) lent: bool,
 }
 
 impl Head {
@@ -169,6 +172,7 @@ impl Head {
             16 if number(8) <= number(0) => Ok(Head {
                 last: number(0),
                 pruned: number(8),
+                lent: false,
             }),
             16 => Err(corrupt(
                 grain,

@@ -44,13 +44,15 @@ impl Heads {
         &self,
         writes: &mut dyn WriteBatch,
         grain: &GrainId,
-        key: &[u8],
+        keys: &GrainKeys,
     ) -> Result<Result<Head, StoreError>, String> {
-        if let Some(head) = self.batch.get(key).or_else(|| self.committed.get(key)) {
+        let key = keys.head();
+        if let Some(head) = self.batch.get(&key).or_else(|| self.committed.get(&key)) {
             return Ok(Ok(*head));
         }
-        let stored = writes.get(Tree::Journal, key)?;
-        Ok(Head::decode(grain, key, stored.as_deref()))
+        let stored = writes.get(Tree::Journal, &key)?;
+        let lent = writes.get(Tree::Journal, &keys.custody())?.is_some();
+        Ok(Head::decode(grain, &key, stored.as_deref()).map(|head| Head { lent, ..head }))
     }
 
     /// Writes the grain's new head to the batch.
@@ -229,10 +231,15 @@ fn apply(
         } => {
             let keys = GrainKeys::new(grain);
             let head_key = keys.head();
-            let head = match heads.read(writes, grain, &head_key)? {
+            let head = match heads.read(writes, grain, &keys)? {
                 Ok(head) => head,
                 Err(corrupt) => return Ok(Err(corrupt)),
             };
+            if head.lent {
+                return Ok(Err(StoreError::Lent {
+                    grain: grain.clone(),
+                }));
+            }
             if head.last.checked_add(1) != Some(*first_seq) {
                 return Ok(Err(StoreError::Conflict {
                     grain: grain.clone(),
@@ -268,7 +275,7 @@ fn apply(
         Op::PruneEvents { grain, through_seq } => {
             let keys = GrainKeys::new(grain);
             let head_key = keys.head();
-            let head = match heads.read(writes, grain, &head_key)? {
+            let head = match heads.read(writes, grain, &keys)? {
                 Ok(head) => head,
                 Err(corrupt) => return Ok(Err(corrupt)),
             };
@@ -301,7 +308,12 @@ fn apply(
             }
         }
         Op::Lend { grain, to } => {
-            let key = GrainKeys::new(grain).custody();
+            let keys = GrainKeys::new(grain);
+            let head = match heads.read(writes, grain, &keys)? {
+                Ok(head) => head,
+                Err(corrupt) => return Ok(Err(corrupt)),
+            };
+            let key = keys.custody();
             match to {
                 Some(silo) => {
                     let value = record::seal(&key, silo.as_bytes());
@@ -309,6 +321,8 @@ fn apply(
                 }
                 None => writes.delete(Tree::Journal, key)?,
             }
+            let lent = to.is_some();
+            heads.write(writes, keys.head(), Head { lent, ..head })?;
         }
         Op::Replace { grain, state } => replace(writes, heads, grain, state.as_ref())?,
     }
@@ -349,6 +363,7 @@ fn replace(
     let head = Head {
         last: state.last_seq,
         pruned: state.pruned_through,
+        lent: false,
     };
     heads.write(writes, keys.head(), head)
 }
