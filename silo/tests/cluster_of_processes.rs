@@ -301,3 +301,99 @@ async fn an_operator_marks_a_killed_silo_lost_and_its_grains_start_over() {
         "given-up namespaces start over: {again:?}"
     );
 }
+
+/// Hands out ids from `namespaces` round-robin until `stop`, retrying a namespace while it is
+/// unavailable; returns every id acknowledged, with its namespace.
+async fn hand_out_ids(
+    client: std::sync::Arc<Client>,
+    caller: u64,
+    namespaces: u64,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Vec<(u64, u64)> {
+    let mut acknowledged = Vec::new();
+    let mut turn = caller;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        turn += 16;
+        let key = turn % namespaces;
+        match client.grain::<Namespace>(key).next_id().await {
+            Ok(Ok(id)) => acknowledged.push((key, id)),
+            Ok(Err(_)) | Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    acknowledged
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_stay_unique_while_silos_join_leave_and_crash_under_load() {
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const SHARED: u64 = 300;
+    let mut cluster = Cluster::start(3);
+    let client = Arc::new(cluster.client().await);
+    wait_for_view(&client, 3).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let callers: Vec<_> = (0..16)
+        .map(|caller| {
+            tokio::spawn(hand_out_ids(
+                Arc::clone(&client),
+                caller,
+                SHARED,
+                Arc::clone(&stop),
+            ))
+        })
+        .collect();
+    let pause = || tokio::time::sleep(Duration::from_millis(400));
+
+    pause().await;
+    let joined = cluster.launch(3);
+    cluster.silos.push(Some(joined));
+    wait_for_view(&client, 4).await;
+    pause().await;
+    let mut leaving = cluster.silos[1].take().unwrap();
+    leaving.signal("-TERM");
+    wait_for(&leaving.lines, "silo stopped");
+    assert!(
+        leaving.child.wait().unwrap().success(),
+        "a graceful leave exits 0"
+    );
+    wait_for_view(&client, 3).await;
+    pause().await;
+    cluster.silos[2].as_ref().unwrap().signal("-KILL");
+    cluster.silos[2] = None;
+    wait_for_view(&client, 2).await;
+    pause().await;
+    cluster.silos[2] = Some(cluster.launch(2));
+    wait_for_view(&client, 3).await;
+    pause().await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut issued: HashMap<u64, HashSet<u64>> = HashMap::new();
+    let mut acknowledged = 0;
+    for caller in callers {
+        for (key, id) in caller.await.unwrap() {
+            acknowledged += 1;
+            assert!(
+                issued.entry(key).or_default().insert(id),
+                "namespace {key} handed out {id} twice"
+            );
+        }
+    }
+    assert!(
+        acknowledged > 1_000,
+        "only {acknowledged} ids were handed out"
+    );
+    let after = next_ids(&client, 0..SHARED).await;
+    for (key, id) in after {
+        let highest = issued
+            .get(&key)
+            .and_then(|ids| ids.iter().max())
+            .copied()
+            .unwrap_or(0);
+        assert!(
+            id > highest,
+            "namespace {key} went back from {highest} to {id}"
+        );
+    }
+}
