@@ -1,7 +1,8 @@
 //! Cross-silo benchmarks: asks from a client to a grain owned by a silo in another process over
 //! loopback TCP (against the same asks to a local silo), asks forwarded once by a silo that does
 //! not own the grain (against direct asks), and how long a SIGKILLed silo stays in the survivor's
-//! view.
+//! view; and, in this process, how long a cluster takes to rebalance its active grains when a
+//! silo joins or leaves.
 //!
 //! Run with `cargo run --release -p grain-benches --bin cluster [-- --quick]`. The silos are
 //! this binary again, started as `--serve-silo <name> <seed-addr|none> <cluster>
@@ -13,6 +14,8 @@ mod asks;
 mod echo;
 #[path = "cluster/process.rs"]
 mod process;
+#[path = "cluster/rebalance.rs"]
+mod rebalance;
 #[path = "cluster/report.rs"]
 mod report;
 #[path = "cluster/run.rs"]
@@ -26,7 +29,8 @@ use run::Counts;
 
 const USAGE: &str = "usage: cluster [--quick]
 
-  --quick   ten times fewer asks, one round, one kill per gossip setting";
+  --quick   ten times fewer asks, one round, one kill per gossip setting, ten times fewer
+            grains to rebalance";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,4 +1,5 @@
-//! The parent side: starts the silo children, drives the asks, kills a silo, prints the table.
+//! The parent side: starts the silo children, drives the asks, kills a silo, rebalances an
+//! in-process cluster, prints the table.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -9,6 +10,7 @@ use grain_runtime::{ClientConfig, VirtualActorRef};
 use crate::asks::{Run, drive};
 use crate::echo::Echo;
 use crate::process::{SiloProcess, all_active};
+use crate::rebalance;
 use crate::report::{self, Row, micros, rate, ratio};
 use crate::serve::Timing;
 
@@ -31,6 +33,8 @@ pub(crate) struct Counts {
     concurrent_asks: u64,
     /// Kills per failure-detection setting.
     kills: usize,
+    /// Active grains the in-process cluster rebalances.
+    rebalance_grains: u64,
 }
 
 impl Counts {
@@ -44,9 +48,10 @@ impl Counts {
         concurrent_warmup: 100,
         concurrent_asks: 2_000,
         kills: 3,
+        rebalance_grains: 100_000,
     };
 
-    /// Ten times fewer asks, one round, one kill per setting.
+    /// Ten times fewer asks and grains to rebalance, one round, one kill per setting.
     pub(crate) const QUICK: Counts = Counts {
         quick: true,
         rounds: 1,
@@ -56,6 +61,7 @@ impl Counts {
         concurrent_warmup: 10,
         concurrent_asks: 200,
         kills: 1,
+        rebalance_grains: 10_000,
     };
 }
 
@@ -98,6 +104,7 @@ pub(crate) async fn run(counts: Counts) -> Result<(), String> {
     for timing in [fast, Timing::DEFAULT] {
         detections.push((timing, detection(timing, counts.kills).await?));
     }
+    let rebalance = rebalance::measure(counts.rebalance_grains).await?;
     println!();
     println!(
         "grain-benches cluster: {} mode, 2 silo processes + this process on 127.0.0.1, 2 tokio \
@@ -109,20 +116,25 @@ pub(crate) async fn run(counts: Counts) -> Result<(), String> {
     );
     println!(
         "counts: 1 caller x {} asks after {} warm-up; {} callers x {} asks after {} warm-up each, \
-         one grain per caller; {} kill(s) per gossip setting",
+         one grain per caller; {} kill(s) per gossip setting; {} active grains rebalanced by an \
+         in-process cluster, 2 -> 3 -> 2 silos",
         counts.single_asks,
         counts.single_warmup,
         counts.callers,
         counts.concurrent_asks,
         counts.concurrent_warmup,
-        counts.kills
+        counts.kills,
+        counts.rebalance_grains
     );
     println!();
     let mut rows = ask_rows(&asks, counts.callers);
     rows.extend(detection_rows(&detections));
+    rows.extend(rebalance::rows(&rebalance));
     print!("{}", report::table(&rows));
     println!();
     print!("{}", errors_and_spread(&asks, counts));
+    println!();
+    print!("{}", rebalance::details(&rebalance));
     println!();
     print!("{}", target(&asks, counts.callers));
     Ok(())
@@ -289,7 +301,7 @@ async fn detection(timing: Timing, kills: usize) -> Result<Vec<(Duration, Durati
 /// How often the detection runs' client refreshes its view from the silos.
 const CLIENT_REFRESH: Duration = Duration::from_millis(50);
 
-async fn connect(
+pub(crate) async fn connect(
     cluster: &str,
     seed: std::net::SocketAddr,
     refresh: Duration,
@@ -304,7 +316,10 @@ async fn connect(
 }
 
 /// Polls the client every millisecond until `done`; returns when it first held.
-async fn wait_client(client: &Client, done: impl Fn(&Client) -> bool) -> Result<Instant, String> {
+pub(crate) async fn wait_client(
+    client: &Client,
+    done: impl Fn(&Client) -> bool,
+) -> Result<Instant, String> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if done(client) {
