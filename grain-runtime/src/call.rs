@@ -45,6 +45,10 @@ pub enum Fault {
     Unavailable(String),
     /// A silo refused the call as malformed: an unknown kind or method, or undecodable bytes.
     Rejected(String),
+    /// A silo refused the call before running it because the cluster is settling (views
+    /// disagree, or the grain's state is moving), so sending it again is safe. Callers retry
+    /// it within the call's deadline; the application sees it as `Unavailable`.
+    Refused(String),
 }
 
 impl Fault {
@@ -81,7 +85,7 @@ impl Fault {
                 method,
                 chain,
             },
-            Fault::Unavailable(reason) => CallError::Unavailable {
+            Fault::Unavailable(reason) | Fault::Refused(reason) => CallError::Unavailable {
                 grain,
                 method,
                 reason,

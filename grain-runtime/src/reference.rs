@@ -104,7 +104,7 @@ impl<G: Grain> RefCore<G> {
     /// Encodes a call and sends it to the silo `owner`.
     fn send_to(
         &self,
-        router: &Router,
+        router: &Arc<Router>,
         owner: &Member,
         lane: u64,
         call: G::Call,
@@ -128,7 +128,14 @@ impl<G: Grain> RefCore<G> {
             forwarded: false,
         };
         router
-            .send(owner.address, lane, head, payload.into(), wire.reply)
+            .send_retrying(
+                owner.address,
+                lane,
+                head,
+                payload.into(),
+                wire.reply,
+                meta.deadline,
+            )
             .map_err(|unsent| CallError::Unavailable {
                 grain: self.id.clone(),
                 method: wire.method,

@@ -203,3 +203,46 @@ async fn wait_until_released(dir: PathBuf) {
     }
     panic!("{} is still held", dir.display());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_made_through_a_join_all_succeed_on_intact_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(dir.path().to_owned(), 2).await;
+    fill(&cluster, 0).await;
+    let seed = cluster.silo(0).address().unwrap().to_string();
+    let config = grain_runtime::ClientConfig::new([seed])
+        .cluster(cluster.cluster_name())
+        .refresh_interval(Duration::from_millis(50));
+    let client = std::sync::Arc::new(grain_runtime::Client::connect_with(config).await.unwrap());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let callers: Vec<_> = (0..8u64)
+        .map(|caller| {
+            let (client, stop) = (client.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut calls = 0u64;
+                let mut key = caller;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    key = (key + 8) % GRAINS;
+                    let value = client.grain::<Counter>(key).get().await;
+                    assert_eq!(
+                        value.expect("a call during the join"),
+                        key + 1,
+                        "counter {key}"
+                    );
+                    calls += 1;
+                }
+                calls
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    cluster.add_silo().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut calls = 0;
+    for caller in callers {
+        calls += caller.await.expect("a caller failed");
+    }
+    assert!(calls > 100, "only {calls} calls");
+    cluster.shutdown().await;
+}

@@ -211,7 +211,7 @@ impl<G: Grain> Activation<G> {
             None => match self.activate(&ctx).await {
                 Ok(grain) => grain,
                 Err(fault) => {
-                    if !matches!(fault, Fault::Unavailable(_)) {
+                    if !matches!(fault, Fault::Unavailable(_) | Fault::Refused(_)) {
                         self.catalog
                             .counters()
                             .panics
@@ -314,9 +314,8 @@ impl<G: Grain> Activation<G> {
     async fn activate(&self, ctx: &GrainContext<G>) -> Result<Box<G>, Fault> {
         let mut grain = Box::new(self.catalog.create(&self.id));
         if <G::Persistence as PersistenceModel<G>>::DURABLE {
-            self.take_custody().await.map_err(|reason| {
-                tracing::info!(grain = %self.id, "not activated: {reason}");
-                Fault::Unavailable(reason)
+            self.take_custody().await.inspect_err(|fault| {
+                tracing::info!(grain = %self.id, "not activated: {fault:?}");
             })?;
             let cursor = self.recover(&mut grain).await.map_err(|message| {
                 tracing::error!(grain = %self.id, "{message}");
@@ -340,7 +339,7 @@ impl<G: Grain> Activation<G> {
 
     /// In a cluster whose silos each keep grain state in their own store, brings the grain's
     /// state here from whichever silo holds it; the error says why it cannot be had now.
-    async fn take_custody(&self) -> Result<(), String> {
+    async fn take_custody(&self) -> Result<(), Fault> {
         let (Some(router), Some(storage)) = (self.catalog.router(), self.catalog.storage()) else {
             return Ok(());
         };

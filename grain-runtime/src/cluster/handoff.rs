@@ -185,12 +185,12 @@ impl Handoff {
         grain: &GrainId,
         storage: &Storage,
         custody: &Arc<dyn Custody>,
-    ) -> Result<(), String> {
-        let store_error = |e: crate::persistence::StoreError| e.to_string();
+    ) -> Result<(), Fault> {
+        let store_error = |e: crate::persistence::StoreError| Fault::Unavailable(e.to_string());
         if self.moving.contains(grain) {
-            return Err(format!(
+            return Err(Fault::Refused(format!(
                 "the state of {grain} is being handed to another silo; retry"
-            ));
+            )));
         }
         let lent_to = custody.lent_to(grain).await.map_err(store_error)?;
         let last_seq = storage
@@ -202,7 +202,9 @@ impl Handoff {
             return Ok(());
         }
         if !self.acquiring.insert(grain.clone()) {
-            return Err(format!("{grain} is already being acquired here; retry"));
+            return Err(Fault::Refused(format!(
+                "{grain} is already being acquired here; retry"
+            )));
         }
         let own_lent = lent_to.map(|_| last_seq);
         let outcome = self.ask_members(router, grain, custody, own_lent).await;
@@ -220,7 +222,7 @@ impl Handoff {
         grain: &GrainId,
         custody: &Arc<dyn Custody>,
         own_lent: Option<u64>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         let view = Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner));
         let me = router.name();
         let give_up = Instant::now() + BUSY_WAIT;
@@ -248,34 +250,34 @@ impl Handoff {
                             .iter()
                             .find(|name| *name != me && view.get(name).is_none())
                         {
-                            failure.get_or_insert(format!(
+                            failure.get_or_insert(Fault::Refused(format!(
                                 "silo {} knows silo {unseen}, which silo {me} has not seen yet: the views are settling, retry",
                                 peer.name
-                            ));
+                            )));
                         }
                         held.extend(down);
                     }
                     Ok(Fetched::Lent { last_seq }) => lent.push((last_seq, peer)),
                     Ok(Fetched::Acquiring) if peer.name.as_str() < me => {
-                        failure.get_or_insert(format!(
+                        failure.get_or_insert(Fault::Refused(format!(
                             "silo {} is activating {grain} at the same time; retry",
                             peer.name
-                        ));
+                        )));
                     }
                     Ok(Fetched::Acquiring | Fetched::Moving) if Instant::now() < give_up => {
                         waiting.push(peer);
                     }
                     Ok(Fetched::Acquiring | Fetched::Moving) => {
-                        failure.get_or_insert(format!(
+                        failure.get_or_insert(Fault::Refused(format!(
                             "silo {} is still moving the state of {grain}; retry",
                             peer.name
-                        ));
+                        )));
                     }
                     Err(reason) => {
-                        failure.get_or_insert(format!(
+                        failure.get_or_insert(Fault::Unavailable(format!(
                             "cannot ask silo {}, which may hold the state of {grain}: {reason}",
                             peer.name
-                        ));
+                        )));
                     }
                 }
             }
@@ -288,9 +290,9 @@ impl Handoff {
             return Err(failure);
         }
         if let Some(down) = held.first() {
-            return Err(format!(
+            return Err(Fault::Unavailable(format!(
                 "the state of {grain} may be held by silo {down}, which is down: calls fail until it returns or an operator marks it lost"
-            ));
+            )));
         }
         let newest = lent.into_iter().max_by_key(|(last_seq, _)| *last_seq);
         let theirs = newest.filter(|(theirs, _)| own_lent.is_none_or(|ours| *theirs > ours));
@@ -304,16 +306,22 @@ impl Handoff {
                 .await
             {
                 Ok(Fetched::Held(state)) => self.take(router, grain, custody, peer, state).await,
-                Ok(other) => Err(format!(
+                Ok(other) => Err(Fault::Refused(format!(
                     "silo {} did not give up its orphaned copy of {grain} ({other:?}); retry",
                     peer.name
-                )),
-                Err(reason) => Err(format!("cannot ask silo {}: {reason}", peer.name)),
+                ))),
+                Err(reason) => Err(Fault::Unavailable(format!(
+                    "cannot ask silo {}: {reason}",
+                    peer.name
+                ))),
             };
         }
         if own_lent.is_some() {
             tracing::warn!(%grain, "taking back a lent copy that no silo took");
-            return custody.reclaim(grain).await.map_err(|e| e.to_string());
+            return custody
+                .reclaim(grain)
+                .await
+                .map_err(|e| Fault::Unavailable(e.to_string()));
         }
         tracing::debug!(%grain, "no silo holds the grain's state; it starts empty");
         Ok(())
@@ -327,11 +335,11 @@ impl Handoff {
         custody: &Arc<dyn Custody>,
         lender: &SiloInfo,
         state: GrainState,
-    ) -> Result<(), String> {
+    ) -> Result<(), Fault> {
         custody
             .import(grain, state)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| Fault::Unavailable(e.to_string()))?;
         tracing::debug!(%grain, from = %lender.name, "took the grain's state");
         if let Err(reason) = router
             .control::<()>(lender.address, grain, RELEASE, router.name())

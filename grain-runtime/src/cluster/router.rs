@@ -3,9 +3,9 @@
 //! Every silo and client routes with its own [`Directory`], built from its cluster view. Views
 //! converge but are not updated everywhere at once, so a call can reach a silo that no longer (or
 //! not yet) owns its grain: that silo forwards it once to the owner by its own view. A call that
-//! was already forwarded and still lands on a non-owner is answered with
-//! [`Fault::Unavailable`] rather than run, since running it there could create a second
-//! activation.
+//! was already forwarded and still lands on a non-owner is answered with [`Fault::Refused`]
+//! rather than run, since running it there could create a second activation; the caller sends
+//! it again once the views have had time to settle.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, PoisonError, RwLock, Weak};
@@ -142,6 +142,37 @@ impl Router {
         }
     }
 
+    /// Sends a call like [`send`](Self::send); if the call is [refused](Fault::Refused) while
+    /// the cluster settles, it is routed and sent again after a backoff, until `deadline` is
+    /// near or [`RETRY_FOR`] has passed, and only then is the caller told.
+    pub(crate) fn send_retrying(
+        self: &Arc<Self>,
+        address: SocketAddr,
+        lane: u64,
+        head: RequestHead,
+        payload: Bytes,
+        reply: Option<RemoteReply>,
+        deadline: Option<Instant>,
+    ) -> Result<(), Unsent> {
+        let reply = match (reply, deadline) {
+            (Some(reply), Some(deadline)) => {
+                let give_up = (Instant::now() + RETRY_FOR)
+                    .min(deadline.checked_sub(RETRY_MARGIN).unwrap_or(deadline));
+                let resend = Resend {
+                    router: Arc::downgrade(self),
+                    head: head.clone(),
+                    payload: payload.clone(),
+                    deadline,
+                    give_up,
+                    delay: FIRST_RETRY,
+                };
+                Some(retrying(resend, reply))
+            }
+            (reply, _) => reply,
+        };
+        self.send(address, lane, head, payload, reply)
+    }
+
     /// The reason a call to `grain` finds no silo.
     pub(crate) fn unplaced(&self) -> String {
         format!(
@@ -196,11 +227,56 @@ impl Inbound for Router {
                     self.directory().version(),
                     owner.name
                 );
-                answer(reply, Fault::Unavailable(reason));
+                answer(reply, Fault::Refused(reason));
             }
             Destination::Unplaced => answer(reply, Fault::Unavailable(self.unplaced())),
         }
     }
+}
+
+/// How long a refused call is sent again, at most, before its caller is told.
+const RETRY_FOR: Duration = Duration::from_secs(2);
+/// The wait before the first resend; it doubles up to [`MAX_RETRY_DELAY`].
+const FIRST_RETRY: Duration = Duration::from_millis(10);
+const MAX_RETRY_DELAY: Duration = Duration::from_millis(200);
+/// Resending stops this long before the call's deadline, so that the caller gets the refusal
+/// rather than a timeout.
+const RETRY_MARGIN: Duration = Duration::from_millis(50);
+
+/// What it takes to send a refused call again.
+struct Resend {
+    router: Weak<Router>,
+    head: RequestHead,
+    payload: Bytes,
+    deadline: Instant,
+    give_up: Instant,
+    delay: Duration,
+}
+
+/// Wraps `reply` so that a refusal sends the call again instead of reaching the caller, while
+/// there is time.
+fn retrying(resend: Resend, reply: RemoteReply) -> RemoteReply {
+    Box::new(move |result| match result {
+        Err(Fault::Refused(reason)) if Instant::now() + resend.delay < resend.give_up => {
+            tokio::spawn(async move {
+                tokio::time::sleep(resend.delay).await;
+                let Some(router) = resend.router.upgrade() else {
+                    return reply(Err(Fault::Refused(reason)));
+                };
+                let mut head = resend.head.clone();
+                let left = resend.deadline.saturating_duration_since(Instant::now());
+                head.deadline_us = Some(u64::try_from(left.as_micros()).unwrap_or(u64::MAX));
+                head.forwarded = false;
+                let payload = resend.payload.clone();
+                let next = Resend {
+                    delay: (resend.delay * 2).min(MAX_RETRY_DELAY),
+                    ..resend
+                };
+                router.request(head, payload, Some(retrying(next, reply)));
+            });
+        }
+        other => reply(other),
+    })
 }
 
 fn answer(reply: Option<RemoteReply>, fault: Fault) {
