@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use crate::cluster::{MARK_LOST, Router, VIEW, directory_of};
+use crate::cluster::{MARK_LOST, Router, VIEW, cluster_request, directory_of};
 use crate::error::SiloError;
 use crate::grain::Grain;
 use crate::id::{GrainId, GrainKey, GrainKind};
@@ -160,7 +160,7 @@ impl Client {
         for silo in view.active() {
             match self
                 .router
-                .control(silo.address, &view_request(), MARK_LOST, name)
+                .control(silo.address, &cluster_request(), MARK_LOST, name)
                 .await
             {
                 Ok(marked) => return Ok(marked),
@@ -196,11 +196,6 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// The id the view requests are sent about; it names no grain.
-fn view_request() -> GrainId {
-    GrainId::new(GrainKind::from_static("$cluster"), 0u64)
-}
-
 /// Asks the silos at `addresses`, in order, for their view; the error names why each failed.
 async fn fetch_view(router: &Router, addresses: &[String]) -> Result<ClusterView, String> {
     let mut failures = Vec::new();
@@ -216,7 +211,10 @@ async fn fetch_view(router: &Router, addresses: &[String]) -> Result<ClusterView
             failures.push(format!("{address}: no address"));
             continue;
         };
-        match router.control(resolved, &view_request(), VIEW, &()).await {
+        match router
+            .control(resolved, &cluster_request(), VIEW, &())
+            .await
+        {
             Ok(view) => return Ok(view),
             Err(reason) => failures.push(format!("{address}: {reason}")),
         }

@@ -8,7 +8,7 @@ mod handoff;
 mod router;
 
 pub use config::ClusterConfig;
-pub(crate) use control::{MARK_LOST, VIEW};
+pub(crate) use control::{MARK_LOST, VIEW, cluster_request};
 pub(crate) use directory::{Directory, Member};
 pub(crate) use router::{Destination, Router};
 
@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::SiloError;
@@ -39,6 +40,7 @@ pub(crate) struct ClusterNode {
     /// Taken when the silo leaves the cluster.
     membership: Arc<Mutex<Option<Membership>>>,
     gossip_interval: Duration,
+    dead_after: Duration,
     /// Stops the listener and closes the connections it accepted.
     stop: CancellationToken,
     follower: AbortHandle,
@@ -111,6 +113,7 @@ impl ClusterNode {
             views,
             membership,
             gossip_interval: config.gossip_interval,
+            dead_after: config.dead_after,
             stop,
             follower,
             publisher,
@@ -165,6 +168,46 @@ impl ClusterNode {
         }
         if let Some(membership) = &*self.membership.lock().await {
             membership.set_status(SiloStatus::HandedOff).await;
+        }
+        self.wait_until_seen_handed_off().await;
+    }
+
+    /// Waits (at most `dead_after`) until every other live member's view shows this silo as
+    /// handed off, asking each for its view: a member that missed it would take this silo for
+    /// crashed once it is gone, and make the whole cluster wait for it.
+    async fn wait_until_seen_handed_off(&self) {
+        let me = self.router.name().to_owned();
+        let deadline = Instant::now() + self.dead_after;
+        let view = self.view();
+        let mut waiting: Vec<_> = view.members.iter().filter(|m| m.name != me).collect();
+        let request = cluster_request();
+        while !waiting.is_empty() && Instant::now() < deadline {
+            let asks = waiting.iter().map(|member| {
+                self.router
+                    .control::<ClusterView>(member.address, &request, VIEW, &())
+            });
+            let views = futures::future::join_all(asks).await;
+            waiting = waiting
+                .into_iter()
+                .zip(views)
+                .filter(|(_, seen)| {
+                    !seen.as_ref().is_ok_and(|seen| {
+                        seen.get(&me)
+                            .is_some_and(|silo| silo.status == SiloStatus::HandedOff)
+                    })
+                })
+                .map(|(member, _)| member)
+                .collect();
+            if !waiting.is_empty() {
+                tokio::time::sleep(self.gossip_interval).await;
+            }
+        }
+        if !waiting.is_empty() {
+            let names: Vec<&str> = waiting.iter().map(|m| m.name.as_str()).collect();
+            tracing::warn!(
+                ?names,
+                "these silos had not seen this one hand off when it left"
+            );
         }
     }
 

@@ -12,7 +12,7 @@ use tokio::sync::oneshot;
 use super::Router;
 use super::handoff::{FetchRequest, Handoff};
 use crate::call::Fault;
-use crate::id::GrainId;
+use crate::id::{GrainId, GrainKind};
 use crate::persistence::custody::GrainState;
 use crate::placement::grain_point;
 use crate::transport::frame::RequestHead;
@@ -28,6 +28,12 @@ pub(crate) const ACCEPT: &str = "$accept";
 pub(crate) const VIEW: &str = "$view";
 /// An operator gives up the state held by a down silo; the payload names it.
 pub(crate) const MARK_LOST: &str = "$mark-lost";
+
+/// The id that requests about the whole cluster (its view, marking a silo lost) are sent
+/// about; it names no grain.
+pub(crate) fn cluster_request() -> GrainId {
+    GrainId::new(GrainKind::from_static("$cluster"), 0u64)
+}
 
 /// How long one request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
