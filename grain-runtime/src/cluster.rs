@@ -29,6 +29,7 @@ use crate::error::SiloError;
 use crate::id::GrainId;
 use crate::membership::{ClusterView, Incarnation, Membership, MembershipConfig, SiloStatus};
 use crate::persistence::Storage;
+use crate::persistence::custody::Custody;
 use crate::silo::SiloShared;
 use crate::transport::listener::{Inbound, listen};
 
@@ -55,6 +56,7 @@ impl ClusterNode {
         config: &ClusterConfig,
         ask_timeout: Duration,
         silo: Weak<SiloShared>,
+        storage: Option<Storage>,
     ) -> Result<Self, SiloError> {
         let bind_error = |e: std::io::Error| SiloError::Bind {
             address: config.listen,
@@ -82,6 +84,15 @@ impl ClusterNode {
                 .await;
             if heard.is_err() {
                 tracing::warn!(silo = %config.node_name, "no other silo answered; starting a cluster alone");
+            }
+        }
+        if let Some(custody) = storage.as_ref().and_then(|s| s.custody()) {
+            let view = membership.view();
+            let claimed = claim_data_dir(&view, &config.node_name, custody.as_ref());
+            if let Err(refused) = claimed.await {
+                membership.set_status(SiloStatus::HandedOff).await;
+                membership.leave().await;
+                return Err(refused);
             }
         }
         membership.set_status(SiloStatus::Active).await;
@@ -230,6 +241,43 @@ impl ClusterNode {
     pub(crate) fn down(&self) -> Vec<Incarnation> {
         self.router.handoff().held().to_vec()
     }
+}
+
+/// Checks that the data directory holds the state the cluster expects of silo `name`, then
+/// records this incarnation in it. A directory from an incarnation an operator marked lost
+/// holds state the cluster gave up; a down incarnation of this silo holds state that only its
+/// own directory has. Either way, starting would serve stale state or lose the held state.
+async fn claim_data_dir(
+    view: &ClusterView,
+    name: &str,
+    custody: &dyn Custody,
+) -> Result<(), SiloError> {
+    let store = |e: crate::persistence::StoreError| SiloError::Membership(e.to_string());
+    let previous = custody.incarnation().await.map_err(store)?;
+    let previous = previous.map(|(name, generation)| Incarnation { name, generation });
+    let mine = |incarnation: &&Incarnation| incarnation.name == name;
+    let lost: Vec<&Incarnation> = view.members.iter().flat_map(|m| &m.lost).collect();
+    if let Some(previous) = previous.as_ref().filter(|p| lost.contains(p)) {
+        return Err(SiloError::Membership(format!(
+            "this data directory belongs to {previous}, which an operator marked lost: the cluster gave up its state, so start silo {name} with an empty data directory"
+        )));
+    }
+    let down = view
+        .members
+        .iter()
+        .flat_map(|m| &m.down)
+        .filter(mine)
+        .find(|down| !lost.contains(down) && previous.as_ref() != Some(*down));
+    if let Some(down) = down {
+        let found = previous.map_or("no silo's state".to_string(), |p| {
+            format!("the state of {p}")
+        });
+        return Err(SiloError::Membership(format!(
+            "{down} is down holding grain state, and this data directory holds {found}: start silo {name} with the data directory of {down}, or mark it lost first"
+        )));
+    }
+    let me = view.get(name).map(|me| me.generation).unwrap_or_default();
+    custody.set_incarnation(name, me).await.map_err(store)
 }
 
 /// Publishes, each time it changes, which incarnations this silo considers down and which were

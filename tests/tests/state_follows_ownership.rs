@@ -246,3 +246,78 @@ async fn calls_made_through_a_join_all_succeed_on_intact_state() {
     assert!(calls > 100, "only {calls} calls");
     cluster.shutdown().await;
 }
+
+/// Starts silo `name` of `cluster` on the data directory `dir`, outside the test cluster.
+async fn start_on(
+    cluster: &TestCluster,
+    name: &str,
+    dir: &std::path::Path,
+) -> Result<Silo, grain_runtime::SiloError> {
+    let seed = cluster.silo(0).address().unwrap().to_string();
+    let config = grain_runtime::ClusterConfig::new(name)
+        .cluster(cluster.cluster_name())
+        .join([seed])
+        .gossip_interval(Duration::from_millis(50))
+        .dead_after(Duration::from_secs(1));
+    Silo::builder()
+        .register::<Counter>()
+        .storage(Storage::sled(dir).expect("opening sled"))
+        .cluster(config)
+        .start()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_silo_must_come_back_with_its_own_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(dir.path().to_owned(), 3).await;
+    fill(&cluster, 0).await;
+    cluster.crash(2);
+    cluster.settle().await.unwrap();
+    let empty = tempfile::tempdir().unwrap();
+    let refused = start_on(&cluster, "silo-2", empty.path())
+        .await
+        .expect_err("an empty directory");
+    let reason = refused.to_string();
+    assert!(reason.contains("is down holding grain state"), "{reason}");
+    assert!(reason.contains("no silo's state"), "{reason}");
+    cluster.settle().await.unwrap();
+    assert_eq!(
+        cluster.silo(0).down_silos().len(),
+        1,
+        "the refused start left no trace"
+    );
+
+    wait_until_released(dir.path().join("silo-2")).await;
+    cluster.restart(2).await.unwrap();
+    check(&cluster, 1).await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silo_marked_lost_cannot_come_back_with_its_old_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(dir.path().to_owned(), 3).await;
+    fill(&cluster, 0).await;
+    cluster.crash(2);
+    cluster.settle().await.unwrap();
+    assert_eq!(cluster.silo(0).mark_lost("silo-2").len(), 1);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let old = dir.path().join("silo-2");
+    wait_until_released(old.clone()).await;
+    let refused = start_on(&cluster, "silo-2", &old)
+        .await
+        .expect_err("the lost silo's data");
+    assert!(
+        refused
+            .to_string()
+            .contains("which an operator marked lost"),
+        "{refused}"
+    );
+    let fresh = tempfile::tempdir().unwrap();
+    let silo = start_on(&cluster, "silo-2", fresh.path())
+        .await
+        .expect("a fresh directory");
+    silo.shutdown().await;
+    cluster.shutdown().await;
+}

@@ -101,7 +101,7 @@ impl Knowledge {
         }
         let lost = self.all_lost(view);
         self.down
-            .retain(|down| view.get(&down.name).is_none() && !lost.contains(down));
+            .retain(|down| !returned(view, &down.name) && !lost.contains(down));
     }
 
     fn all_lost(&self, view: &ClusterView) -> BTreeSet<Incarnation> {
@@ -115,10 +115,17 @@ impl Knowledge {
         let told = view.members.iter().flat_map(|m| m.down.iter());
         let all: BTreeSet<&Incarnation> = self.down.iter().chain(told).collect();
         all.into_iter()
-            .filter(|down| view.get(&down.name).is_none() && !lost.contains(*down))
+            .filter(|down| !returned(view, &down.name) && !lost.contains(*down))
             .cloned()
             .collect()
     }
+}
+
+/// Whether silo `name` is back in `view` and has become active: it started on the data
+/// directory of its down incarnation, since it refuses to become active on any other.
+fn returned(view: &ClusterView, name: &str) -> bool {
+    view.get(name)
+        .is_some_and(|silo| matches!(silo.status, SiloStatus::Active | SiloStatus::Leaving))
 }
 
 impl Handoff {
@@ -581,11 +588,21 @@ mod tests {
             ["b@2"],
             "c handed off, b did not"
         );
-        let back = view(vec![
+        let joining = view(vec![
             silo("a", 1, SiloStatus::Active),
             silo("b", 9, SiloStatus::Joining),
         ]);
-        knowledge.follow(&after, &back);
+        knowledge.follow(&after, &joining);
+        assert_eq!(
+            names(&knowledge.held(&joining)),
+            ["b@2"],
+            "b is only joining"
+        );
+        let back = view(vec![
+            silo("a", 1, SiloStatus::Active),
+            silo("b", 9, SiloStatus::Active),
+        ]);
+        knowledge.follow(&joining, &back);
         assert!(
             knowledge.held(&back).is_empty(),
             "b returned under its name"

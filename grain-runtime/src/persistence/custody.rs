@@ -51,4 +51,10 @@ pub(crate) trait Custody: Send + Sync + 'static {
 
     /// The grains whose state this store holds and has not lent.
     async fn grains(&self) -> Result<Vec<GrainId>, StoreError>;
+
+    /// The silo incarnation (name and generation) that last started on this store, if any.
+    async fn incarnation(&self) -> Result<Option<(String, u64)>, StoreError>;
+
+    /// Records, durably, that incarnation `name`@`generation` runs on this store now.
+    async fn set_incarnation(&self, name: &str, generation: u64) -> Result<(), StoreError>;
 }

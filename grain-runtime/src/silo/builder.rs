@@ -268,10 +268,14 @@ impl SiloBuilder {
             .abort_handle();
         let cluster = match &self.cluster {
             Some(config) => {
-                let node =
-                    ClusterNode::start(config, defaults.ask_timeout, Arc::downgrade(&shared))
-                        .await
-                        .inspect_err(|_| sweeper.abort())?;
+                let node = ClusterNode::start(
+                    config,
+                    defaults.ask_timeout,
+                    Arc::downgrade(&shared),
+                    self.storage.clone(),
+                )
+                .await
+                .inspect_err(|_| sweeper.abort())?;
                 let _ = state.router.set(Arc::clone(node.router()));
                 Some(node)
             }

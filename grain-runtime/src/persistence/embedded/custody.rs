@@ -10,8 +10,10 @@ use crate::persistence::custody::{Custody, GrainState};
 use crate::persistence::keys::GrainKeys;
 use crate::persistence::{JournalEntry, Snapshot, StoreError, record};
 
-/// The end (exclusive) of every key the stores write.
+/// The end (exclusive) of every grain's keys.
 const KEYS_END: &[u8] = &[0xFF, 0xFF, 0xFF];
+/// The key of the silo incarnation record, beyond every grain's keys.
+const INCARNATION: &[u8] = &[0xFF, 0xFF, 0xFF, b'i'];
 
 fn lent_to<E: Engine>(
     view: &mut dyn ReadBatch,
@@ -171,6 +173,38 @@ impl<E: Engine> Custody for EmbeddedStore<E> {
             })
             .await
     }
+
+    async fn incarnation(&self) -> Result<Option<(String, u64)>, StoreError> {
+        self.readers
+            .run(|view| {
+                let Some(value) = view.get(Tree::Journal, INCARNATION).map_err(backend::<E>)?
+                else {
+                    return Ok(None);
+                };
+                let unreadable = |reason: String| StoreError::Backend {
+                    backend: E::NAME,
+                    message: format!("the silo incarnation record is unreadable: {reason}"),
+                };
+                let payload = record::open(INCARNATION, &value).map_err(unreadable)?;
+                let (generation, name) = payload
+                    .split_first_chunk::<8>()
+                    .ok_or_else(|| unreadable("too short".into()))?;
+                let name = String::from_utf8(name.to_vec())
+                    .map_err(|_| unreadable("the name is not UTF-8".into()))?;
+                Ok(Some((name, u64::from_be_bytes(*generation))))
+            })
+            .await
+    }
+
+    async fn set_incarnation(&self, name: &str, generation: u64) -> Result<(), StoreError> {
+        let mut payload = generation.to_be_bytes().to_vec();
+        payload.extend_from_slice(name.as_bytes());
+        let op = Op::Put {
+            key: INCARNATION.to_vec(),
+            value: record::seal(INCARNATION, &payload),
+        };
+        self.writer.submit::<E>(op).await
+    }
 }
 
 #[cfg(test)]
@@ -226,6 +260,13 @@ mod tests {
             "a lent copy is not exported"
         );
         assert!(custody.grains().await.unwrap().is_empty());
+        assert_eq!(custody.incarnation().await.unwrap(), None);
+        custody.set_incarnation("silo-a", 42).await.unwrap();
+        assert_eq!(
+            custody.incarnation().await.unwrap(),
+            Some(("silo-a".to_string(), 42))
+        );
+        assert!(custody.grains().await.unwrap().is_empty(), "not a grain");
 
         to.custody().unwrap().import(&alice, state).await.unwrap();
         assert_eq!(to.journal().last_seq(&alice).await.unwrap(), 5);

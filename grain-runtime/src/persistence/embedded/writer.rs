@@ -115,18 +115,24 @@ pub(super) enum Op {
         grain: GrainId,
         state: Option<GrainState>,
     },
+    /// Writes a record that belongs to no grain.
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
 }
 
 impl Op {
-    fn grain(&self) -> &GrainId {
-        match self {
+    fn grain(&self) -> Option<&GrainId> {
+        Some(match self {
             Op::Append { grain, .. }
             | Op::SaveSnapshot { grain, .. }
             | Op::PruneEvents { grain, .. }
             | Op::PruneSnapshots { grain, .. }
             | Op::Lend { grain, .. }
             | Op::Replace { grain, .. } => grain,
-        }
+            Op::Put { .. } => return None,
+        })
     }
 }
 
@@ -188,7 +194,7 @@ fn run<E: Engine>(engine: &E, queue: &mpsc::Receiver<Request>) {
                 Err(_) => break,
             }
         }
-        batch.sort_by(|a, b| a.op.grain().cmp(b.op.grain()));
+        batch.sort_by(|a, b| a.op.grain().cmp(&b.op.grain()));
         let mut outcomes = Vec::with_capacity(batch.len());
         let committed = engine.write(&mut |writes| {
             outcomes.clear();
@@ -325,6 +331,7 @@ fn apply(
             heads.write(writes, keys.head(), Head { lent, ..head })?;
         }
         Op::Replace { grain, state } => replace(writes, heads, grain, state.as_ref())?,
+        Op::Put { key, value } => writes.put(Tree::Journal, key.clone(), value.clone())?,
     }
     Ok(Ok(()))
 }
