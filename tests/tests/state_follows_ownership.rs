@@ -88,6 +88,13 @@ fn active_on(cluster: &TestCluster, key: u64) -> Vec<usize> {
         .collect()
 }
 
+/// The counters active on silo `index` and no other.
+fn active_only_on(cluster: &TestCluster, index: usize) -> Vec<u64> {
+    (0..GRAINS)
+        .filter(|&k| active_on(cluster, k) == [index])
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_moves_to_a_silo_that_joins() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,9 +102,7 @@ async fn state_moves_to_a_silo_that_joins() {
     fill(&cluster, 0).await;
     let joined = cluster.add_silo().await.unwrap();
     check(&cluster, 0).await;
-    let on_new = (0..GRAINS)
-        .filter(|&k| active_on(&cluster, k) == [joined])
-        .count();
+    let on_new = active_only_on(&cluster, joined).len();
     assert!(on_new > 10, "the new silo took over {on_new} counters");
     tokio::time::sleep(Duration::from_millis(200)).await;
     for key in 0..GRAINS {
@@ -115,9 +120,7 @@ async fn a_silo_that_leaves_hands_its_state_off() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = cluster(dir.path().to_owned(), 3).await;
     fill(&cluster, 0).await;
-    let held_by_2 = (0..GRAINS)
-        .filter(|&k| active_on(&cluster, k) == [2])
-        .count();
+    let held_by_2 = active_only_on(&cluster, 2).len();
     assert!(held_by_2 > 10, "silo 2 held {held_by_2} counters");
     cluster.stop(2).await;
     cluster.settle().await.unwrap();
@@ -134,9 +137,7 @@ async fn a_crashed_silos_grains_wait_for_it_and_come_back_intact() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = cluster(dir.path().to_owned(), 3).await;
     fill(&cluster, 0).await;
-    let held: Vec<u64> = (0..GRAINS)
-        .filter(|&k| active_on(&cluster, k) == [2])
-        .collect();
+    let held = active_only_on(&cluster, 2);
     assert!(!held.is_empty());
     cluster.crash(2);
     cluster.settle().await.unwrap();
@@ -162,12 +163,8 @@ async fn marking_a_crashed_silo_lost_gives_its_state_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = cluster(dir.path().to_owned(), 3).await;
     fill(&cluster, 0).await;
-    let held: Vec<u64> = (0..GRAINS)
-        .filter(|&k| active_on(&cluster, k) == [2])
-        .collect();
-    let kept: Vec<u64> = (0..GRAINS)
-        .filter(|&k| active_on(&cluster, k) != [2])
-        .collect();
+    let held = active_only_on(&cluster, 2);
+    let kept: Vec<u64> = (0..GRAINS).filter(|k| !held.contains(k)).collect();
     cluster.crash(2);
     cluster.settle().await.unwrap();
     let marked = cluster.silo(0).mark_lost("silo-2");
