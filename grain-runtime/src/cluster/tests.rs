@@ -200,3 +200,107 @@ async fn a_crashed_silo_answers_unavailable_at_once_then_leaves_the_view() {
     );
     cluster.shutdown().await;
 }
+
+/// Connects to `silo` and sends `bytes`; returns the frames it answered before closing.
+async fn answers_to(silo: &Silo, bytes: &[u8]) -> Vec<crate::transport::frame::Head> {
+    use futures::StreamExt as _;
+    use tokio::io::AsyncWriteExt as _;
+    let mut stream = tokio::net::TcpStream::connect(silo.address().unwrap())
+        .await
+        .unwrap();
+    stream.write_all(bytes).await.unwrap();
+    let codec = crate::transport::frame::FrameCodec::new(1 << 20);
+    let mut frames = tokio_util::codec::FramedRead::new(stream, codec);
+    let mut heads = Vec::new();
+    let read_all = async {
+        while let Some(Ok(frame)) = frames.next().await {
+            heads.push(frame.head);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(5), read_all)
+        .await
+        .expect("the silo closes a connection that misbehaves");
+    heads
+}
+
+fn frame(head: &crate::transport::frame::Head, payload: &[u8]) -> Vec<u8> {
+    let mut out = bytes::BytesMut::new();
+    crate::transport::frame::encode(head, payload, 1 << 20, &mut out).unwrap();
+    out.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_closes_only_its_own_connection() {
+    use crate::transport::frame::{Head, RequestHead};
+    let (a, b) = isolated_pair().await;
+    let refused = |heads: &[Head], needle: &str| {
+        assert!(
+            heads
+                .iter()
+                .any(|h| matches!(h, Head::Refused { reason } if reason.contains(needle))),
+            "expected a refusal naming {needle:?}, got {heads:?}"
+        );
+    };
+    refused(&answers_to(&a, &[0xAB; 64]).await, "");
+    refused(&answers_to(&a, &u32::MAX.to_be_bytes()).await, "");
+    let stranger = Head::Hello {
+        cluster: "elsewhere".into(),
+        from: "intruder".into(),
+    };
+    refused(&answers_to(&a, &frame(&stranger, &[])).await, "elsewhere");
+
+    let hello = Head::Hello {
+        cluster: "isolated".into(),
+        from: "tester".into(),
+    };
+    let call = |kind: &'static str, method: &str| {
+        Head::Request(RequestHead {
+            id: 7,
+            grain: GrainId::new(GrainKind::from_static(kind), 1u64),
+            method: method.into(),
+            deadline_us: Some(1_000_000),
+            correlation: 0,
+            forwarded: false,
+        })
+    };
+    a.router()
+        .unwrap()
+        .set_directory(Directory::new(1, vec![member(&a, "a")]));
+    let mut bytes = frame(&hello, &[]);
+    bytes.extend(frame(&call("Nowhere", "add"), &[]));
+    bytes.extend(frame(&call("Tally", "no_such_method"), &[]));
+    bytes.extend(frame(&call("Tally", "add"), &[0xFF, 0xFF]));
+    bytes.extend([0u8, 0, 0, 3, 9, 9, 9]);
+    let heads = answers_to(&a, &bytes).await;
+    let faults: Vec<String> = heads
+        .iter()
+        .filter_map(|h| match h {
+            Head::Reply {
+                fault: Some(fault), ..
+            } => Some(format!("{fault:?}")),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(faults.len(), 3, "{heads:?}");
+    assert!(
+        faults[0].contains("hosts no grain kind `Nowhere`"),
+        "{faults:?}"
+    );
+    assert!(faults[1].contains("no_such_method"), "{faults:?}");
+    assert!(
+        faults.iter().all(|f| f.starts_with("Rejected")),
+        "{faults:?}"
+    );
+    refused(&heads, "version");
+
+    b.router()
+        .unwrap()
+        .set_directory(Directory::new(1, vec![member(&a, "a")]));
+    assert_eq!(
+        b.grain::<Tally>(1u64).add(5).await.unwrap(),
+        5,
+        "a still serves"
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+}

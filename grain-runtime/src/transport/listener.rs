@@ -84,6 +84,10 @@ async fn serve(
         }
         Err(e) => {
             tracing::debug!(%peer, error = %e, "connection closed before its greeting");
+            let head = Head::Refused {
+                reason: format!("expected a greeting: {e}"),
+            };
+            let _ = send_head(&mut write, &head, settings.max_frame).await;
             return;
         }
     };
