@@ -193,10 +193,13 @@ async fn run(
     }
     shared.connected.store(true, Ordering::Release);
     let writer_shared = Arc::clone(&shared);
+    let busy_shared = Arc::clone(&shared);
     let writer = tokio::spawn(write_frames(
         write,
         outgoing,
         settings.max_frame,
+        // Another ask besides the one being written is waiting for its reply.
+        move || busy_shared.lock().calls.len() > 1,
         move |head, reason| {
             if let Head::Request(request) = head
                 && request.is_ask()

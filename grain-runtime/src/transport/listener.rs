@@ -6,6 +6,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures::StreamExt as _;
@@ -103,10 +104,13 @@ async fn serve(
     }
     tracing::debug!(%peer, %from, "connection accepted");
     let (queue, outgoing) = mpsc::unbounded_channel();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let busy = Arc::clone(&in_flight);
     let writer = tokio::spawn(write_frames(
         write,
         outgoing,
         settings.max_frame,
+        move || busy.load(Ordering::Relaxed) > 0,
         |head, reason| match head {
             Head::Reply { id, .. } => Some(Head::Reply {
                 id: *id,
@@ -125,7 +129,9 @@ async fn serve(
         match next {
             Some(Ok(frame)) => match frame.head {
                 Head::Request(head) => {
-                    let reply = head.is_ask().then(|| reply_to(queue.clone(), head.id));
+                    let reply = head
+                        .is_ask()
+                        .then(|| reply_to(queue.clone(), head.id, InFlight::new(&in_flight)));
                     inbound.request(head, frame.payload, reply);
                 }
                 other => break Some(format!("unexpected frame {other:?}")),
@@ -147,9 +153,26 @@ async fn serve(
     let _ = writer.await;
 }
 
+/// Counts an ask of a connection whose reply is not queued yet, until dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// The reply slot of request `id`: queues its reply frame on the connection it came in on.
-fn reply_to(queue: Queue, id: u64) -> RemoteReply {
+fn reply_to(queue: Queue, id: u64, in_flight: InFlight) -> RemoteReply {
     Box::new(move |result| {
+        drop(in_flight);
         let (fault, payload) = match result {
             Ok(value) => (None, Bytes::from(value)),
             Err(fault) => (Some(fault), Bytes::new()),
