@@ -28,8 +28,19 @@ use super::control::{ACCEPT, FETCH, RELEASE};
 use crate::call::Fault;
 use crate::id::GrainId;
 use crate::membership::{ClusterView, Incarnation, SiloInfo, SiloStatus};
-use crate::persistence::Storage;
 use crate::persistence::custody::{Custody, GrainState};
+use crate::persistence::{Storage, StoreError};
+use crate::silo::SiloShared;
+
+/// A store error as the fault a caller gets: the state cannot be had now.
+fn unavailable(error: StoreError) -> Fault {
+    Fault::Unavailable(error.to_string())
+}
+
+/// The silo's store, if it keeps grain state that must follow ownership.
+fn local_custody(silo: &SiloShared) -> Option<Arc<dyn Custody>> {
+    silo.storage()?.custody().cloned()
+}
 
 /// How long an acquiring silo waits for a busy peer before giving up.
 const BUSY_WAIT: Duration = Duration::from_secs(2);
@@ -193,18 +204,17 @@ impl Handoff {
         storage: &Storage,
         custody: &Arc<dyn Custody>,
     ) -> Result<(), Fault> {
-        let store_error = |e: crate::persistence::StoreError| Fault::Unavailable(e.to_string());
         if self.moving.contains(grain) {
             return Err(Fault::Refused(format!(
                 "the state of {grain} is being handed to another silo; retry"
             )));
         }
-        let lent_to = custody.lent_to(grain).await.map_err(store_error)?;
+        let lent_to = custody.lent_to(grain).await.map_err(unavailable)?;
         let last_seq = storage
             .journal()
             .last_seq(grain)
             .await
-            .map_err(store_error)?;
+            .map_err(unavailable)?;
         if lent_to.is_none() && last_seq > 0 {
             return Ok(());
         }
@@ -325,10 +335,7 @@ impl Handoff {
         }
         if own_lent.is_some() {
             tracing::warn!(%grain, "taking back a lent copy that no silo took");
-            return custody
-                .reclaim(grain)
-                .await
-                .map_err(|e| Fault::Unavailable(e.to_string()));
+            return custody.reclaim(grain).await.map_err(unavailable);
         }
         tracing::debug!(%grain, "no silo holds the grain's state; it starts empty");
         Ok(())
@@ -343,10 +350,7 @@ impl Handoff {
         lender: &SiloInfo,
         state: GrainState,
     ) -> Result<(), Fault> {
-        custody
-            .import(grain, state)
-            .await
-            .map_err(|e| Fault::Unavailable(e.to_string()))?;
+        custody.import(grain, state).await.map_err(unavailable)?;
         tracing::debug!(%grain, from = %lender.name, "took the grain's state");
         if let Err(reason) = router
             .control::<()>(lender.address, grain, RELEASE, router.name())
@@ -390,15 +394,11 @@ impl Handoff {
         grain: &GrainId,
         request: &FetchRequest,
     ) -> Result<Fetched, Fault> {
-        let unavailable = |e: crate::persistence::StoreError| Fault::Unavailable(e.to_string());
         let silo = router.silo().ok_or(Fault::ShuttingDown)?;
         if let Some(catalog) = silo.kind_catalog(&grain.kind) {
             catalog.deactivate(&grain.key).await;
         }
-        let custody = silo
-            .storage()
-            .and_then(|storage| storage.custody().cloned());
-        let Some(custody) = custody else {
+        let Some(custody) = local_custody(&silo) else {
             return Ok(self.not_here());
         };
         if let Some(state) = custody.export(grain).await.map_err(unavailable)? {
@@ -427,12 +427,7 @@ impl Handoff {
 
     /// Answers [`RELEASE`] from silo `by`: deletes the copy lent to it.
     pub(super) async fn release(router: &Router, grain: &GrainId, by: &str) -> Result<(), Fault> {
-        let unavailable = |e: crate::persistence::StoreError| Fault::Unavailable(e.to_string());
-        let custody = router
-            .silo()
-            .and_then(|silo| silo.storage())
-            .and_then(|storage| storage.custody().cloned());
-        let Some(custody) = custody else {
+        let Some(custody) = router.silo().as_deref().and_then(local_custody) else {
             return Ok(());
         };
         if custody
@@ -461,24 +456,18 @@ impl Handoff {
         }
         let custody = router
             .silo()
-            .and_then(|silo| silo.storage())
-            .and_then(|storage| storage.custody().cloned())
+            .as_deref()
+            .and_then(local_custody)
             .ok_or_else(|| {
                 Fault::Rejected(format!("silo {} keeps no grain state", router.name()))
             })?;
-        let held = custody
-            .export(&grain)
-            .await
-            .map_err(|e| Fault::Unavailable(e.to_string()))?;
+        let held = custody.export(&grain).await.map_err(unavailable)?;
         if held.is_some() {
             let reason = format!("silo {} already holds state for {grain}", router.name());
             tracing::error!("{reason}");
             return Err(Fault::Rejected(reason));
         }
-        custody
-            .import(&grain, state)
-            .await
-            .map_err(|e| Fault::Unavailable(e.to_string()))
+        custody.import(&grain, state).await.map_err(unavailable)
     }
 
     /// Pushes the state of every grain this silo holds to its owner under `router`'s directory,
