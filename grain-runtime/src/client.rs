@@ -249,14 +249,7 @@ async fn refresh(
         addresses.extend(seeds.iter().cloned());
         match fetch_view(&router, &addresses).await {
             Ok(fresh) => {
-                router.set_directory(directory_of(&fresh));
-                for gone in current
-                    .members
-                    .iter()
-                    .filter(|old| fresh.get(&old.name).is_none())
-                {
-                    router.forget(&gone.address);
-                }
+                router.follow_view(&current, &fresh);
                 *view.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(fresh);
             }
             Err(reason) => tracing::warn!(client = router.name(), "{reason}"),

@@ -110,8 +110,8 @@ impl ClusterNode {
         router.handoff().follow(Arc::clone(&first));
         router.set_directory(directory_of(&first));
         let membership = Arc::new(Mutex::new(Some(membership)));
-        let follower = tokio::spawn(follow_views(views.clone(), Arc::downgrade(&router), first))
-            .abort_handle();
+        let follower =
+            tokio::spawn(follow_views(views.clone(), Arc::downgrade(&router))).abort_handle();
         let publisher = tokio::spawn(publish(
             router.handoff().published(),
             Arc::downgrade(&membership),
@@ -239,7 +239,7 @@ impl ClusterNode {
 
     /// The incarnations that are down and may hold grain state.
     pub(crate) fn down(&self) -> Vec<Incarnation> {
-        self.router.handoff().held().to_vec()
+        self.router.handoff().held()
     }
 }
 
@@ -316,33 +316,21 @@ impl Drop for ClusterNode {
 /// that owner knows its state may be held by a down silo.
 /// Activations this silo no longer owns are deactivated once idle; links to silos that left the
 /// view are closed; silos that vanished without handing off are published as down.
-async fn follow_views(
-    mut views: watch::Receiver<Arc<ClusterView>>,
-    router: Weak<Router>,
-    mut previous: Arc<ClusterView>,
-) {
+async fn follow_views(mut views: watch::Receiver<Arc<ClusterView>>, router: Weak<Router>) {
     while views.changed().await.is_ok() {
         let view = Arc::clone(&views.borrow_and_update());
         let Some(router) = router.upgrade() else {
             return;
         };
         tracing::info!(silo = router.name(), %view, "cluster view changed");
-        router.handoff().follow(Arc::clone(&view));
-        router.set_directory(directory_of(&view));
+        let previous = router.handoff().follow(Arc::clone(&view));
+        router.follow_view(&previous, &view);
         if let Some(silo) = router.silo() {
             let moved = |grain: &GrainId| !matches!(router.destination(grain), Destination::Here);
             for catalog in silo.catalogs() {
                 catalog.evict(&moved);
             }
         }
-        for gone in previous
-            .members
-            .iter()
-            .filter(|old| view.members.iter().all(|new| new.address != old.address))
-        {
-            router.forget(&gone.address);
-        }
-        previous = view;
     }
 }
 

@@ -85,8 +85,6 @@ pub(crate) struct Handoff {
     moving: DashSet<GrainId>,
     view: RwLock<Arc<ClusterView>>,
     custody: Mutex<Knowledge>,
-    /// Incarnations that are down and may hold state, from [`Knowledge::held`].
-    held: RwLock<Arc<Vec<Incarnation>>>,
     /// This silo's own knowledge, as it must be published in gossip.
     published: watch::Sender<Knowledge>,
 }
@@ -140,20 +138,19 @@ fn returned(view: &ClusterView, name: &str) -> bool {
 }
 
 impl Handoff {
-    /// Takes a new view.
-    pub(crate) fn follow(&self, view: Arc<ClusterView>) {
+    /// Takes a new view; returns the one it replaces.
+    pub(crate) fn follow(&self, view: Arc<ClusterView>) -> Arc<ClusterView> {
         let previous = std::mem::replace(
             &mut *self.view.write().unwrap_or_else(PoisonError::into_inner),
             Arc::clone(&view),
         );
-        let mut knowledge = self.custody.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut knowledge = self.knowledge();
         let before = knowledge.clone();
         knowledge.follow(&previous, &view);
-        *self.held.write().unwrap_or_else(PoisonError::into_inner) =
-            Arc::new(knowledge.held(&view));
         if *knowledge != before {
             self.published.send_replace(knowledge.clone());
         }
+        previous
     }
 
     /// A receiver of this silo's knowledge each time it changes, to publish it.
@@ -164,21 +161,18 @@ impl Handoff {
     /// Gives up the state held by the down incarnations of silo `name`: their grains activate
     /// elsewhere from what the live members hold, or empty. Returns the incarnations given up.
     pub(crate) fn mark_lost(&self, name: &str) -> Vec<Incarnation> {
-        let mut knowledge = self.custody.lock().unwrap_or_else(PoisonError::into_inner);
-        let marked: Vec<Incarnation> = self
-            .held()
-            .iter()
+        let view = self.view();
+        let mut knowledge = self.knowledge();
+        let marked: Vec<Incarnation> = knowledge
+            .held(&view)
+            .into_iter()
             .filter(|down| down.name == name)
-            .cloned()
             .collect();
         for incarnation in &marked {
             tracing::warn!(%incarnation, "marked lost by an operator: the state it held is given up");
             knowledge.down.remove(incarnation);
             knowledge.lost.insert(incarnation.clone());
         }
-        let view = Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner));
-        *self.held.write().unwrap_or_else(PoisonError::into_inner) =
-            Arc::new(knowledge.held(&view));
         if !marked.is_empty() {
             self.published.send_replace(knowledge.clone());
         }
@@ -191,8 +185,13 @@ impl Handoff {
     }
 
     /// The incarnations that are down and may hold grain state.
-    pub(crate) fn held(&self) -> Arc<Vec<Incarnation>> {
-        Arc::clone(&self.held.read().unwrap_or_else(PoisonError::into_inner))
+    pub(crate) fn held(&self) -> Vec<Incarnation> {
+        let view = self.view();
+        self.knowledge().held(&view)
+    }
+
+    fn knowledge(&self) -> std::sync::MutexGuard<'_, Knowledge> {
+        self.custody.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Brings the state of `grain` into this silo's store, from whichever live member holds
@@ -240,11 +239,11 @@ impl Handoff {
         custody: &Arc<dyn Custody>,
         own_lent: Option<u64>,
     ) -> Result<(), Fault> {
-        let view = Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner));
+        let view = self.view();
         let me = router.name();
         let give_up = Instant::now() + BUSY_WAIT;
         let mut asking: Vec<_> = view.members.iter().filter(|m| m.name != me).collect();
-        let mut held: Vec<Incarnation> = self.held().to_vec();
+        let mut held = self.held();
         let mut failure = None;
         let mut lent = Vec::new();
         let request = FetchRequest {
@@ -363,10 +362,10 @@ impl Handoff {
 
     /// The answer of a member that holds nothing for a grain.
     fn not_here(&self) -> Fetched {
-        let view = Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner));
+        let view = self.view();
         Fetched::NotHere {
             known: view.members.iter().map(|m| m.name.clone()).collect(),
-            held: self.held().to_vec(),
+            held: self.held(),
         }
     }
 

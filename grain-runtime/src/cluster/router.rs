@@ -15,9 +15,11 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::directory::{Directory, Member};
+use super::directory_of;
 use super::handoff::Handoff;
 use crate::call::{CallMeta, Fault};
 use crate::id::GrainId;
+use crate::membership::{ClusterView, SiloInfo};
 use crate::silo::SiloShared;
 use crate::transport::TransportSettings;
 use crate::transport::frame::RequestHead;
@@ -106,9 +108,14 @@ impl Router {
             .unwrap_or_else(PoisonError::into_inner) = Arc::new(directory);
     }
 
-    /// Closes the links to a silo that left the cluster, failing the asks still waiting on it.
-    pub(crate) fn forget(&self, address: &SocketAddr) {
-        self.peers.forget(address);
+    /// Routes by `view` from now on, and closes the links to the silos of `previous` that are
+    /// not in it, failing the asks still waiting on them.
+    pub(crate) fn follow_view(&self, previous: &ClusterView, view: &ClusterView) {
+        self.set_directory(directory_of(view));
+        let gone = |old: &&SiloInfo| view.members.iter().all(|new| new.address != old.address);
+        for silo in previous.members.iter().filter(gone) {
+            self.peers.forget(&silo.address);
+        }
     }
 
     /// Where a call to `grain` goes.
