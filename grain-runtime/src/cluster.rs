@@ -75,6 +75,8 @@ impl ClusterNode {
         let inbound: Arc<dyn Inbound> = router.clone();
         let stop = CancellationToken::new();
         tokio::spawn(listen(listener, Arc::new(settings), inbound, stop.clone()));
+        // Until the silo is active, a failure to start also stops the listener.
+        let listening = stop.clone().drop_guard();
         let membership = Membership::start(gossip, SiloStatus::Joining)
             .await
             .map_err(|e| SiloError::Membership(e.to_string()))?;
@@ -118,6 +120,7 @@ impl ClusterNode {
         ))
         .abort_handle();
         tracing::info!(silo = %config.node_name, %address, "silo active");
+        let stop = listening.disarm();
         Ok(Self {
             router,
             address,
