@@ -3,6 +3,10 @@
 //! unavailable (never empty) until it restarts with its data, and a silo stopped with SIGTERM
 //! hands its grains' state to the others and exits 0.
 
+mod support;
+
+use support::wait_for;
+
 use std::io::{BufRead as _, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,17 +77,6 @@ impl Drop for SiloProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
-        if line.contains(needle) {
-            return line;
-        }
     }
 }
 

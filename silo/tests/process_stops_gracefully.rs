@@ -1,10 +1,13 @@
 //! The `silo` binary as a process: it starts from a config file, and SIGTERM stops it with exit 0.
 //! Every run keeps its grain state in a temporary data directory.
 
+mod support;
+
+use support::wait_for;
+
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
 
 fn start_silo(
     config: &str,
@@ -30,17 +33,6 @@ fn start_silo(
         let _ = std::fs::remove_file(path);
     });
     (child, rx)
-}
-
-fn wait_for(lines: &mpsc::Receiver<String>, needle: &str) -> String {
-    loop {
-        let line = lines
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no log line containing {needle:?}"));
-        if line.contains(needle) {
-            return line;
-        }
-    }
 }
 
 #[test]
