@@ -61,6 +61,8 @@ pub use context::GrainContext;
 pub use error::{CallError, SiloError};
 pub use grain::{Grain, GrainOptions, GrainSpec};
 pub use id::{GrainId, GrainKey, GrainKind};
+#[cfg(feature = "postgres")]
+pub use persistence::PostgresConfig;
 pub use persistence::{
     EntryStream, EventSourced, Journal, JournalEntry, PersistError, Snapshot, SnapshotPolicy,
     SnapshotStore, Storage, StoreError,

@@ -11,6 +11,7 @@
 
 pub mod durable;
 pub mod journal_writer;
+pub mod postgres;
 pub mod storage_conformance;
 
 use std::future::Future;

@@ -15,12 +15,16 @@ mod error;
 mod event_sourced;
 mod journal;
 mod keys;
+#[cfg(feature = "postgres")]
+mod postgres;
 mod record;
 mod snapshot;
 
 pub use error::{PersistError, StoreError};
 pub use event_sourced::{EventSourced, SnapshotPolicy};
 pub use journal::{EntryStream, Journal, JournalEntry};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresConfig;
 pub use snapshot::{Snapshot, SnapshotStore};
 
 pub(crate) use codec::{decode, encode};
@@ -83,6 +87,25 @@ impl Storage {
             dir.as_ref(),
         )?));
         Ok(Self::embedded("redb", store))
+    }
+
+    /// The PostgreSQL store described by `config`, shared by the silos of a cluster: grains
+    /// re-activate on any silo at once, with no hand-off of state. Connects, and creates or
+    /// migrates the schema, before it returns.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Open`] naming the server (without its password) if the connection string
+    /// or schema name is invalid, the server cannot be reached, the migrations fail, or the
+    /// server does not make commits durable.
+    #[cfg(feature = "postgres")]
+    pub async fn postgres(config: PostgresConfig) -> Result<Self, StoreError> {
+        let store = Arc::new(postgres::PostgresStore::open(&config).await?);
+        Ok(Self::new(
+            "postgres",
+            Arc::clone(&store) as Arc<dyn Journal>,
+            store,
+        ))
     }
 
     fn embedded<S: Journal + SnapshotStore + custody::Custody>(
