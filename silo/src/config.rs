@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use std::net::SocketAddr;
 
-use grain_runtime::{ClusterConfig, SiloBuilder, Storage, StoreError};
+use grain_runtime::{ClusterConfig, PostgresConfig, SiloBuilder, Storage, StoreError};
 use serde::Deserialize;
 
 /// Command-line flags; each can also be set by the environment variable named beside it.
@@ -33,9 +33,15 @@ pub struct Flags {
     /// How long a graceful shutdown waits for activations to drain, e.g. `30s`.
     #[arg(long, env = "SILO_SHUTDOWN_TIMEOUT")]
     pub shutdown_timeout: Option<String>,
-    /// Storage engine for grain state: `redb` (default) or `sled`.
+    /// Storage for grain state: `redb` (default), `sled`, or `postgres` (shared by the cluster).
     #[arg(long, env = "SILO_STORAGE")]
     pub storage: Option<String>,
+    /// Connection URL of the PostgreSQL server, for `storage = "postgres"`.
+    #[arg(long, env = "SILO_POSTGRES_URL")]
+    pub postgres_url: Option<String>,
+    /// Schema of the grain tables in PostgreSQL (default `grain`).
+    #[arg(long, env = "SILO_POSTGRES_SCHEMA")]
+    pub postgres_schema: Option<String>,
     /// Directory of this silo's grain state (default `data/<name>`).
     #[arg(long, env = "SILO_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -89,6 +95,8 @@ struct FileSettings {
     mailbox_capacity: Option<usize>,
     shutdown_timeout: Option<String>,
     storage: Option<String>,
+    postgres_url: Option<String>,
+    postgres_schema: Option<String>,
     data_dir: Option<PathBuf>,
     cluster: Option<String>,
     listen: Option<String>,
@@ -140,14 +148,17 @@ pub enum ConfigError {
         value: String,
     },
     /// The storage setting names no known engine.
-    #[error("invalid `storage` {value:?}: expected \"redb\" or \"sled\"")]
+    #[error("invalid `storage` {value:?}: expected \"redb\", \"sled\" or \"postgres\"")]
     Storage {
         /// The value given.
         value: String,
     },
+    /// `storage = "postgres"` without a server to connect to.
+    #[error("`storage = \"postgres\"` needs `postgres_url` (or SILO_POSTGRES_URL)")]
+    MissingPostgresUrl,
 }
 
-/// The embedded storage engine a silo keeps grain state in.
+/// The storage a silo keeps grain state in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum StorageEngine {
@@ -155,6 +166,8 @@ pub enum StorageEngine {
     Redb,
     /// sled.
     Sled,
+    /// PostgreSQL, shared by the silos of a cluster.
+    Postgres,
 }
 
 impl std::fmt::Display for StorageEngine {
@@ -162,6 +175,7 @@ impl std::fmt::Display for StorageEngine {
         f.write_str(match self {
             StorageEngine::Sled => "sled",
             StorageEngine::Redb => "redb",
+            StorageEngine::Postgres => "postgres",
         })
     }
 }
@@ -185,6 +199,10 @@ pub struct SiloConfig {
     pub storage: StorageEngine,
     /// The directory of this silo's grain state.
     pub data_dir: PathBuf,
+    /// The PostgreSQL connection URL, for [`StorageEngine::Postgres`].
+    pub postgres_url: Option<String>,
+    /// The PostgreSQL schema of the grain tables.
+    pub postgres_schema: String,
     /// How the silo takes part in a cluster; `None` for a silo on its own.
     pub cluster: Option<ClusterConfig>,
 }
@@ -200,6 +218,8 @@ impl Default for SiloConfig {
             shutdown_timeout: Duration::from_secs(30),
             storage: StorageEngine::Redb,
             data_dir: PathBuf::from("data/silo"),
+            postgres_url: None,
+            postgres_schema: "grain".to_string(),
             cluster: None,
         }
     }
@@ -228,8 +248,16 @@ impl SiloConfig {
             config.storage = match value.trim() {
                 "sled" => StorageEngine::Sled,
                 "redb" => StorageEngine::Redb,
+                "postgres" => StorageEngine::Postgres,
                 _ => return Err(ConfigError::Storage { value }),
             };
+        }
+        config.postgres_url = flags.postgres_url.or(file.postgres_url);
+        if let Some(schema) = flags.postgres_schema.or(file.postgres_schema) {
+            config.postgres_schema = schema;
+        }
+        if config.storage == StorageEngine::Postgres && config.postgres_url.is_none() {
+            return Err(ConfigError::MissingPostgresUrl);
         }
         if let Some(log) = flags.log.or(file.log) {
             config.log = log;
@@ -277,15 +305,31 @@ impl SiloConfig {
         Ok(config)
     }
 
-    /// Opens the configured storage engine in the data directory.
+    /// Opens the configured storage: an engine in the data directory, or the PostgreSQL server.
     ///
     /// # Errors
     ///
-    /// [`StoreError::Open`] naming the directory, for instance when another process uses it.
-    pub fn open_storage(&self) -> Result<Storage, StoreError> {
+    /// [`StoreError::Open`] naming the directory or server, for instance when another process
+    /// uses the directory or the server cannot be reached.
+    pub async fn open_storage(&self) -> Result<Storage, StoreError> {
         match self.storage {
             StorageEngine::Sled => Storage::sled(&self.data_dir),
             StorageEngine::Redb => Storage::redb(&self.data_dir),
+            StorageEngine::Postgres => {
+                let url = self.postgres_url.clone().unwrap_or_default();
+                let config = PostgresConfig::new(url)
+                    .schema(&self.postgres_schema)
+                    .application_name(&self.name);
+                Storage::postgres(config).await
+            }
+        }
+    }
+
+    /// Where the grain state is kept, for messages: the data directory or the server.
+    pub fn storage_location(&self) -> String {
+        match (&self.storage, &self.postgres_url) {
+            (StorageEngine::Postgres, Some(url)) => PostgresConfig::new(url.clone()).redacted_url(),
+            _ => self.data_dir.display().to_string(),
         }
     }
 
@@ -419,8 +463,29 @@ mod tests {
         .expect_err("unknown engine rejected");
         assert_eq!(
             error.to_string(),
-            "invalid `storage` \"rocksdb\": expected \"redb\" or \"sled\""
+            "invalid `storage` \"rocksdb\": expected \"redb\", \"sled\" or \"postgres\""
         );
+    }
+
+    #[test]
+    fn postgres_storage_needs_a_url_and_keeps_it_out_of_messages() {
+        let error = SiloConfig::load(Flags {
+            storage: Some("postgres".into()),
+            ..Flags::default()
+        })
+        .expect_err("no URL given");
+        assert!(matches!(error, ConfigError::MissingPostgresUrl), "{error}");
+        let f = file(
+            "storage = \"postgres\"\npostgres_url = \"postgres://u:pw@db/grain\"\npostgres_schema = \"east\"\n",
+        );
+        let config = SiloConfig::load(Flags {
+            config: Some(f.path().to_path_buf()),
+            ..Flags::default()
+        })
+        .expect("config loads");
+        assert_eq!(config.storage, StorageEngine::Postgres);
+        assert_eq!(config.postgres_schema, "east");
+        assert_eq!(config.storage_location(), "postgres://u:***@db/grain");
     }
 
     #[test]

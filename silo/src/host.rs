@@ -31,15 +31,15 @@ pub async fn run(
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
 
-    let storage = config.open_storage().with_context(|| {
+    let storage = config.open_storage().await.with_context(|| {
         format!(
-            "opening the {} storage of silo {} in {}",
+            "opening the {} storage of silo {} at {}",
             config.storage,
             config.name,
-            config.data_dir.display()
+            config.storage_location()
         )
     })?;
-    tracing::info!(silo = %config.name, backend = storage.name(), data_dir = %config.data_dir.display(), "storage open");
+    tracing::info!(silo = %config.name, backend = storage.name(), location = %config.storage_location(), "storage open");
     let silo: Silo = register(config.apply(Silo::builder()).storage(storage))
         .start()
         .await

@@ -65,6 +65,7 @@ pub struct PostgresConfig {
     pool_size: usize,
     connect_timeout: Duration,
     query_timeout: Duration,
+    application_name: String,
 }
 
 impl PostgresConfig {
@@ -77,7 +78,14 @@ impl PostgresConfig {
             pool_size: 8,
             connect_timeout: Duration::from_secs(5),
             query_timeout: Duration::from_secs(10),
+            application_name: "grain-silo".to_string(),
         }
+    }
+
+    /// The name the connections show in `pg_stat_activity`, such as the silo's name.
+    pub fn application_name(mut self, name: impl Into<String>) -> Self {
+        self.application_name = name.into();
+        self
     }
 
     /// The schema that holds the tables, created if missing; several clusters can share a
@@ -120,6 +128,7 @@ impl fmt::Debug for PostgresConfig {
             .field("pool_size", &self.pool_size)
             .field("connect_timeout", &self.connect_timeout)
             .field("query_timeout", &self.query_timeout)
+            .field("application_name", &self.application_name)
             .finish()
     }
 }
@@ -372,7 +381,7 @@ impl PostgresStore {
             .map_err(|e| refused(format!("invalid connection string: {}", describe(&e))))?;
         pg_config
             .connect_timeout(config.connect_timeout)
-            .application_name("grain-silo");
+            .application_name(&config.application_name);
         let manager = Manager::from_config(
             pg_config,
             NoTls,
