@@ -62,7 +62,7 @@ pub use error::{CallError, SiloError};
 pub use grain::{Grain, GrainOptions, GrainSpec};
 pub use id::{GrainId, GrainKey, GrainKind};
 #[cfg(feature = "postgres")]
-pub use persistence::PostgresConfig;
+pub use persistence::{CopyReport, PostgresConfig, copy_to_postgres};
 pub use persistence::{
     EntryStream, EventSourced, Journal, JournalEntry, PersistError, Snapshot, SnapshotPolicy,
     SnapshotStore, Storage, StoreError,

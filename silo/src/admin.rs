@@ -1,7 +1,7 @@
 //! Operator commands: sent from a `silo` invocation to the cluster its settings name.
 
 use anyhow::{Context as _, bail};
-use grain_runtime::{Client, ClientConfig};
+use grain_runtime::{Client, ClientConfig, PostgresConfig, Storage};
 
 use crate::config::SiloConfig;
 
@@ -33,5 +33,43 @@ pub async fn mark_lost(config: &SiloConfig, name: &str) -> anyhow::Result<()> {
     for incarnation in marked {
         println!("marked {incarnation} lost: the state it held is given up");
     }
+    Ok(())
+}
+
+/// Copies the grain state of the `from` engine (`redb` or `sled`) in the data directory of
+/// `config` into its PostgreSQL database (see
+/// [`copy_to_postgres`](grain_runtime::copy_to_postgres)) and prints what was copied.
+///
+/// # Errors
+///
+/// When the settings name no PostgreSQL URL, `from` is no embedded engine, either store cannot
+/// be opened, or the database holds a different history for a grain.
+pub async fn copy_to_postgres(config: &SiloConfig, from: &str) -> anyhow::Result<()> {
+    let Some(url) = &config.postgres_url else {
+        bail!("set `postgres_url` (or SILO_POSTGRES_URL) to the database to copy into");
+    };
+    let dir = &config.data_dir;
+    let source = match from.trim() {
+        "redb" => Storage::redb(dir),
+        "sled" => Storage::sled(dir),
+        other => bail!("invalid --from {other:?}: expected \"redb\" or \"sled\""),
+    }
+    .with_context(|| format!("opening the {from} store in {}", dir.display()))?;
+    let target = PostgresConfig::new(url.clone())
+        .schema(&config.postgres_schema)
+        .application_name(&config.name);
+    let shown = target.redacted_url();
+    let report = grain_runtime::copy_to_postgres(&source, target)
+        .await
+        .with_context(|| format!("copying {} into {shown}", dir.display()))?;
+    println!(
+        "copied {} grains ({} events, {} snapshots) from {} into {shown}, schema {}; {} were there already",
+        report.copied,
+        report.events,
+        report.snapshots,
+        dir.display(),
+        config.postgres_schema,
+        report.already_there
+    );
     Ok(())
 }

@@ -82,6 +82,14 @@ pub enum Command {
         /// The name of the lost silo.
         name: String,
     },
+    /// Copies the grain state in this silo's data directory into the PostgreSQL database of
+    /// `postgres_url`, for moving a cluster onto shared storage. Stop the silo first; grains
+    /// already copied are skipped, so the command can be run again after a failure.
+    CopyToPostgres {
+        /// The engine of the data directory: `redb` (default) or `sled`.
+        #[arg(long, default_value = "redb")]
+        from: String,
+    },
 }
 
 /// The settings as written in the TOML file; every key is optional.

@@ -22,6 +22,6 @@ mod admin;
 mod config;
 mod host;
 
-pub use admin::mark_lost;
+pub use admin::{copy_to_postgres, mark_lost};
 pub use config::{Command, ConfigError, Flags, SiloConfig, StorageEngine};
 pub use host::run;

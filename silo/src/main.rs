@@ -12,6 +12,9 @@ async fn main() -> anyhow::Result<()> {
     let config = silo::SiloConfig::load(flags)?;
     match command {
         Some(silo::Command::MarkLost { name }) => silo::mark_lost(&config, &name).await,
+        Some(silo::Command::CopyToPostgres { from }) => {
+            silo::copy_to_postgres(&config, &from).await
+        }
         None => silo::run(config, |builder| builder.register::<ipseity::Namespace>()).await,
     }
 }

@@ -148,3 +148,80 @@ async fn bad_settings_are_refused_before_connecting() {
         "{error}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embedded_store_copies_into_postgres_with_its_history() {
+    use futures::TryStreamExt as _;
+    use grain_runtime::{GrainId, GrainKind, JournalEntry, Snapshot, copy_to_postgres};
+
+    let Some(scratch) = Scratch::new("an_embedded_store_copies_into_postgres_with_its_history")
+    else {
+        return;
+    };
+    scratch
+        .run(async {
+            let dir = tempfile::tempdir().unwrap();
+            let kind = GrainKind::from_static("Copied");
+            let pruned = GrainId::new(kind.clone(), "pruned");
+            let short = GrainId::new(kind, 7u64);
+            let payload = |grain: &GrainId, seq: u64| format!("{grain} event {seq}").into_bytes();
+            {
+                let sled = Storage::sled(dir.path()).unwrap();
+                let events = (1..=10).map(|seq| payload(&pruned, seq)).collect();
+                sled.journal().append(&pruned, 1, events).await.unwrap();
+                sled.journal().prune(&pruned, 3).await.unwrap();
+                let snapshot = Snapshot {
+                    seq: 5,
+                    payload: b"state at 5".to_vec(),
+                };
+                sled.snapshots().save(&pruned, snapshot).await.unwrap();
+                let events = (1..=2).map(|seq| payload(&short, seq)).collect();
+                sled.journal().append(&short, 1, events).await.unwrap();
+            }
+            let sled = Storage::sled(dir.path()).unwrap();
+            let report = copy_to_postgres(&sled, scratch.config()).await.unwrap();
+            assert_eq!((report.copied, report.events, report.snapshots), (2, 9, 1));
+
+            let postgres = scratch.open().await;
+            assert_eq!(postgres.journal().last_seq(&pruned).await.unwrap(), 10);
+            let entries: Vec<JournalEntry> = postgres
+                .journal()
+                .read(&pruned, 0)
+                .try_collect()
+                .await
+                .unwrap();
+            let expected: Vec<JournalEntry> = (4..=10)
+                .map(|seq| JournalEntry {
+                    seq,
+                    payload: payload(&pruned, seq),
+                })
+                .collect();
+            assert_eq!(entries, expected);
+            let latest = postgres.snapshots().latest(&pruned).await.unwrap().unwrap();
+            assert_eq!(
+                (latest.seq, latest.payload.as_slice()),
+                (5, &b"state at 5"[..])
+            );
+            postgres
+                .journal()
+                .append(&pruned, 11, vec![b"after the copy".to_vec()])
+                .await
+                .expect("appends carry on after the copied history");
+            assert_eq!(postgres.journal().last_seq(&short).await.unwrap(), 2);
+
+            let again = copy_to_postgres(&sled, scratch.config()).await;
+            let error = again.expect_err("the database now holds a longer history of one grain");
+            assert!(
+                error.to_string().contains("nothing was overwritten"),
+                "{error}"
+            );
+            let error = copy_to_postgres(&postgres, scratch.config())
+                .await
+                .unwrap_err();
+            assert!(
+                error.to_string().contains("only an embedded store"),
+                "{error}"
+            );
+        })
+        .await;
+}

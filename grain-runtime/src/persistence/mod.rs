@@ -24,7 +24,7 @@ pub use error::{PersistError, StoreError};
 pub use event_sourced::{EventSourced, SnapshotPolicy};
 pub use journal::{EntryStream, Journal, JournalEntry};
 #[cfg(feature = "postgres")]
-pub use postgres::PostgresConfig;
+pub use postgres::{CopyReport, PostgresConfig, copy_to_postgres};
 pub use snapshot::{Snapshot, SnapshotStore};
 
 pub(crate) use codec::{decode, encode};

@@ -17,6 +17,7 @@
 //! write-ahead log (the store refuses to start on a server with `synchronous_commit = off`).
 
 mod appender;
+mod import;
 mod schema;
 
 use std::fmt;
@@ -29,6 +30,8 @@ use deadpool_postgres::tokio_postgres::{self, NoTls, Row};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use tokio::sync::oneshot;
+
+pub use self::import::{CopyReport, copy_to_postgres};
 
 use self::appender::{Append, Appender};
 use super::keys::GrainKeys;
@@ -243,6 +246,7 @@ enum Retry {
 /// The pool and the statements, shared by the store and its appender.
 struct Database {
     pool: Pool,
+    schema: String,
     statements: Statements,
     timeout: Duration,
 }
@@ -409,6 +413,7 @@ impl PostgresStore {
         }
         let database = Arc::new(Database {
             pool,
+            schema: config.schema.clone(),
             statements: Statements::new(&config.schema),
             timeout: config.query_timeout,
         });
