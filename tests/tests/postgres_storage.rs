@@ -225,3 +225,60 @@ async fn an_embedded_store_copies_into_postgres_with_its_history() {
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_the_server_drops_are_replaced() {
+    use futures::TryStreamExt as _;
+    use grain_runtime::{GrainId, GrainKind, JournalEntry};
+
+    let Some(scratch) = Scratch::new("connections_the_server_drops_are_replaced") else {
+        return;
+    };
+    scratch
+        .run(async {
+            let name = format!("test-{}", uuid::Uuid::new_v4().simple());
+            let storage = Storage::postgres(scratch.config().application_name(&name))
+                .await
+                .unwrap();
+            let journal = storage.journal();
+            let grain = GrainId::new(GrainKind::from_static("Dropped"), "a");
+            journal.append(&grain, 1, vec![b"1".to_vec()]).await.unwrap();
+
+            let admin = scratch.client().await;
+            let terminated = admin
+                .query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1",
+                    &[&name],
+                )
+                .await
+                .expect("terminating the store's connections");
+            assert!(!terminated.is_empty(), "the store had no connection open");
+
+            assert_eq!(
+                journal.last_seq(&grain).await.expect("a read retries on a new connection"),
+                1
+            );
+            // An append on a connection that broke under it fails rather than being retried
+            // (it may have committed); the next ones get fresh connections.
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let mut appended = 0;
+            while appended < 5 {
+                assert!(Instant::now() < deadline, "appends kept failing");
+                let next = journal.last_seq(&grain).await.unwrap() + 1;
+                match journal.append(&grain, next, vec![next.to_string().into_bytes()]).await {
+                    Ok(()) => appended += 1,
+                    Err(StoreError::Backend { message, .. }) => {
+                        assert!(message.contains("appending"), "{message}");
+                    }
+                    Err(other) => panic!("unexpected error: {other}"),
+                }
+            }
+            let last = journal.last_seq(&grain).await.unwrap();
+            let entries: Vec<JournalEntry> = journal.read(&grain, 0).try_collect().await.unwrap();
+            let expected: Vec<JournalEntry> = (1..=last)
+                .map(|seq| JournalEntry { seq, payload: seq.to_string().into_bytes() })
+                .collect();
+            assert_eq!(entries, expected);
+        })
+        .await;
+}

@@ -209,7 +209,7 @@ async fn heads(
             "reading journal heads",
             &database.statements.heads,
             &[&kinds, &keys],
-            Retry::Once,
+            Retry::OnLostConnection,
         )
         .await?;
     Ok(rows

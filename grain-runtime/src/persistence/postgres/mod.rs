@@ -236,10 +236,11 @@ impl Statements {
 }
 
 /// Whether an operation may run again after its connection broke: reads and idempotent writes
-/// may, an append may not (it may have committed before the connection broke).
+/// may, on the next connection, until one that works (the pool drops the broken ones); an
+/// append may not (it may have committed before the connection broke).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Retry {
-    Once,
+    OnLostConnection,
     Never,
 }
 
@@ -279,14 +280,34 @@ impl Database {
                     )))
                 })
         };
-        let outcome = match timed().await {
-            Err(Failure::Sql(e)) if retry == Retry::Once && e.as_db_error().is_none() => {
-                tracing::debug!("{what}: {}; retrying on a new connection", describe(&e));
-                timed().await
+        // After a server restart every pooled connection is broken; each failed attempt
+        // drops one, so the pool's size plus one attempts reach a fresh connection.
+        let mut attempts = self.pool.status().max_size + 1;
+        loop {
+            attempts -= 1;
+            match timed().await {
+                Err(Failure::Sql(e))
+                    if retry == Retry::OnLostConnection && attempts > 0 && connection_lost(&e) =>
+                {
+                    tracing::debug!("{what}: {}; retrying on another connection", describe(&e));
+                }
+                outcome => {
+                    return outcome.map_err(|failure| backend(format!("{what}: {failure}")));
+                }
             }
-            outcome => outcome,
-        };
-        outcome.map_err(|failure| backend(format!("{what}: {failure}")))
+        }
+    }
+}
+
+/// Whether `error` means the connection is gone (it broke, or the server ended it on shutdown
+/// or by an administrator's command) rather than that the statement failed.
+fn connection_lost(error: &tokio_postgres::Error) -> bool {
+    match error.code() {
+        None => true,
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("08") || code.starts_with("57P")
+        }
     }
 }
 
@@ -523,7 +544,7 @@ impl Journal for PostgresStore {
                 "reading a journal head",
                 &self.database.statements.last_seq,
                 &[&kind, &key],
-                Retry::Once,
+                Retry::OnLostConnection,
             )
             .await?;
         Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64))
@@ -537,7 +558,7 @@ impl Journal for PostgresStore {
                 "pruning a journal",
                 &self.database.statements.prune_events,
                 &[&kind, &key, &through],
-                Retry::Once,
+                Retry::OnLostConnection,
             )
             .await
             .map(drop)
@@ -562,7 +583,7 @@ impl Page {
                 "reading a journal",
                 &self.database.statements.read_page,
                 &[kind, key, &self.next],
-                Retry::Once,
+                Retry::OnLostConnection,
             )
             .await?;
         let keys = GrainKeys::new(&self.grain);
@@ -600,7 +621,7 @@ impl SnapshotStore for PostgresStore {
                 "reading the latest snapshot",
                 &self.database.statements.latest_snapshot,
                 &[&kind, &key],
-                Retry::Once,
+                Retry::OnLostConnection,
             )
             .await?;
         let Some(row) = rows.first() else {
@@ -633,7 +654,7 @@ impl SnapshotStore for PostgresStore {
                 "saving a snapshot",
                 &self.database.statements.save_snapshot,
                 &[&kind, &key, &seq, &sealed],
-                Retry::Once,
+                Retry::OnLostConnection,
             )
             .await
             .map(drop)
@@ -647,7 +668,7 @@ impl SnapshotStore for PostgresStore {
                 "pruning snapshots",
                 &self.database.statements.prune_snapshots,
                 &[&kind, &key, &before],
-                Retry::Once,
+                Retry::OnLostConnection,
             )
             .await
             .map(drop)
