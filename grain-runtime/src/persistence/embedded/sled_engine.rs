@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use super::{Engine, ReadBatch, Tree, WriteBatch};
 use crate::persistence::StoreError;
@@ -22,6 +23,29 @@ pub(crate) struct SledEngine {
     snapshots: sled::Tree,
 }
 
+/// How long an open waits for the directory's lock, which sled releases only once its background
+/// threads let go of a database that was just dropped.
+const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Opens the database in `dir`, waiting up to [`LOCK_WAIT`] while its lock is held: a silo that
+/// restarts in the same directory must not fail because the previous handle is still closing.
+/// A directory that another live store holds still fails, after the wait.
+fn open_when_released(dir: &Path) -> Result<sled::Db, sled::Error> {
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match sled::Config::new().path(dir).open() {
+            // sled reports the lock as an `Other` error whose text names it.
+            Err(sled::Error::Io(error))
+                if error.to_string().starts_with("could not acquire lock")
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 impl SledEngine {
     /// Opens (or creates) the database in directory `dir`.
     pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
@@ -30,7 +54,7 @@ impl SledEngine {
             path: dir.display().to_string(),
             message: error.to_string(),
         };
-        let db = sled::Config::new().path(dir).open().map_err(open_error)?;
+        let db = open_when_released(dir).map_err(open_error)?;
         let journal = db.open_tree("journal").map_err(open_error)?;
         let snapshots = db.open_tree("snapshots").map_err(open_error)?;
         let io_error = |error: std::io::Error| StoreError::Open {
