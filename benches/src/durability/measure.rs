@@ -4,49 +4,18 @@
 use std::error::Error;
 use std::future::IntoFuture as _;
 use std::io::Write as _;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
-use grain_runtime::{Silo, Storage, StoreError};
+use grain_runtime::{Silo, Storage};
 
 use super::Scale;
 use super::grains::{Ledger, SnapshottedLedger};
+use super::store::{Backend, Place};
 
 type Failure = Box<dyn Error + Send + Sync>;
-
-/// A storage engine under test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Backend {
-    Sled,
-    Redb,
-}
-
-impl Backend {
-    pub(crate) fn parse(name: &str) -> Option<Backend> {
-        match name.trim() {
-            "sled" => Some(Backend::Sled),
-            "redb" => Some(Backend::Redb),
-            _ => None,
-        }
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Backend::Sled => "sled",
-            Backend::Redb => "redb",
-        }
-    }
-
-    fn open(self, dir: &Path) -> Result<Storage, StoreError> {
-        match self {
-            Backend::Sled => Storage::sled(dir),
-            Backend::Redb => Storage::redb(dir),
-        }
-    }
-}
 
 /// At most this many calls are in flight while a store is being filled.
 const FILL_CONCURRENCY: usize = 1_000;
@@ -64,9 +33,8 @@ async fn silo(storage: Storage) -> Result<Silo, Failure> {
 
 /// Durable events per second with `grains` grains each appending one event per call, one call
 /// in flight per grain.
-async fn appends(backend: Backend, grains: usize, run_for: Duration) -> Result<f64, Failure> {
-    let dir = tempfile::tempdir()?;
-    let silo = silo(backend.open(dir.path())?).await?;
+async fn appends(place: &Place, grains: usize, run_for: Duration) -> Result<f64, Failure> {
+    let silo = silo(place.open().await?).await?;
     let refs: Vec<_> = (0..grains as u64)
         .map(|key| silo.grain::<Ledger>(key))
         .collect();
@@ -109,10 +77,9 @@ enum History {
 
 /// Recoveries per second: fills a store with `grains` grains of `history`, restarts the silo on
 /// it, then calls every grain at once and times until all have answered.
-async fn recoveries(backend: Backend, grains: usize, history: History) -> Result<f64, Failure> {
-    let dir = tempfile::tempdir()?;
+async fn recoveries(place: &Place, grains: usize, history: History) -> Result<f64, Failure> {
     {
-        let silo = silo(backend.open(dir.path())?).await?;
+        let silo = silo(place.open().await?).await?;
         let fills = (0..grains as u64).map(|key| {
             let silo = &silo;
             async move {
@@ -136,7 +103,7 @@ async fn recoveries(backend: Backend, grains: usize, history: History) -> Result
         drop(fills);
         silo.shutdown().await;
     }
-    let silo = silo(backend.open(dir.path())?).await?;
+    let silo = silo(place.open().await?).await?;
     let (expected, started) = (
         match history {
             History::SnapshotPlus100 => 300,
@@ -170,12 +137,11 @@ async fn recoveries(backend: Backend, grains: usize, history: History) -> Result
 }
 
 /// Bytes on disk per event after writing `events` events over 1,000 grains, 100 per append.
-async fn bytes_per_event(backend: Backend, events: usize) -> Result<f64, Failure> {
-    let dir = tempfile::tempdir()?;
+async fn bytes_per_event(place: &Place, events: usize) -> Result<f64, Failure> {
     let grains = 1_000u64;
     let per_grain = (events as u64 / grains).max(100);
     {
-        let silo = silo(backend.open(dir.path())?).await?;
+        let silo = silo(place.open().await?).await?;
         let fills = (0..grains).map(|key| {
             let ledger = silo.grain::<Ledger>(key);
             async move {
@@ -192,21 +158,41 @@ async fn bytes_per_event(backend: Backend, events: usize) -> Result<f64, Failure
         drop(fills);
         silo.shutdown().await;
     }
-    Ok(dir_size(dir.path())? as f64 / (grains * per_grain) as f64)
+    Ok(place.bytes().await? as f64 / (grains * per_grain) as f64)
 }
 
-fn dir_size(dir: &Path) -> std::io::Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_size(&entry.path())?
-        } else {
-            meta.len()
-        };
+/// Latencies of sequential asks to one grain, each persisting one event: mean, p50 and p99 in
+/// microseconds.
+async fn persisting_ask_latency(place: &Place, run_for: Duration) -> Result<[f64; 3], Failure> {
+    let silo = silo(place.open().await?).await?;
+    let ledger = silo.grain::<Ledger>(0u64);
+    ledger.count().await?;
+    let mut samples = Vec::new();
+    let started = Instant::now();
+    while started.elapsed() < run_for {
+        let sent = Instant::now();
+        ledger.add(1).await??;
+        samples.push(sent.elapsed());
     }
-    Ok(total)
+    silo.shutdown().await;
+    samples.sort_unstable();
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    let mean = samples.iter().copied().map(micros).sum::<f64>() / samples.len() as f64;
+    let at = |q: f64| micros(samples[((samples.len() - 1) as f64 * q) as usize]);
+    Ok([mean, at(0.50), at(0.99)])
+}
+
+/// Runs `measure` in a fresh place for `backend` and deletes the place afterwards, whether or
+/// not the measurement succeeded.
+async fn in_fresh_place<T>(
+    backend: Backend,
+    postgres_url: Option<&str>,
+    measure: impl AsyncFnOnce(&Place) -> Result<T, Failure>,
+) -> Result<T, Failure> {
+    let place = Place::new(backend, postgres_url)?;
+    let outcome = measure(&place).await;
+    place.remove().await?;
+    outcome
 }
 
 /// The disk's own rate of small durable writes: 64 bytes written and `fdatasync`ed in a loop.
@@ -230,38 +216,69 @@ struct Row {
     figures: Vec<f64>,
 }
 
-pub(crate) async fn run(scale: Scale, backends: &[Backend]) -> Result<(), Failure> {
-    let fsyncs = tokio::task::spawn_blocking(move || fsyncs_per_second(scale.append_for)).await??;
-    println!(
-        "baseline: the disk does {fsyncs:.0} fsyncs/s (64-byte write + fdatasync, one thread)"
-    );
-    let mut rows: Vec<Row> = Vec::new();
-    let mut push = |index: usize, what: String, unit: &'static str, figure: f64| {
-        if rows.len() <= index {
-            rows.push(Row {
+/// The table being filled, one backend's column at a time.
+#[derive(Default)]
+struct Table {
+    rows: Vec<Row>,
+    next: usize,
+}
+
+impl Table {
+    /// Starts the next backend's column.
+    fn next_column(&mut self) {
+        self.next = 0;
+    }
+
+    /// Adds the current column's figure for the next row.
+    fn push(&mut self, what: String, unit: &'static str, figure: f64) {
+        if self.rows.len() <= self.next {
+            self.rows.push(Row {
                 what,
                 unit,
                 figures: Vec::new(),
             });
         }
-        rows[index].figures.push(figure);
-    };
+        self.rows[self.next].figures.push(figure);
+        self.next += 1;
+    }
+}
+
+pub(crate) async fn run(
+    scale: Scale,
+    backends: &[Backend],
+    postgres_url: Option<&str>,
+) -> Result<(), Failure> {
+    let fsyncs = tokio::task::spawn_blocking(move || fsyncs_per_second(scale.append_for)).await??;
+    println!(
+        "baseline: the disk does {fsyncs:.0} fsyncs/s (64-byte write + fdatasync, one thread)"
+    );
+    let mut table = Table::default();
     for &backend in backends {
         eprintln!("measuring {} ...", backend.name());
-        let mut index = 0;
+        table.next_column();
         for grains in [1usize, 100, 10_000] {
-            let rate = appends(backend, grains, scale.append_for).await?;
-            push(
-                index,
+            let rate = in_fresh_place(backend, postgres_url, async |place| {
+                appends(place, grains, scale.append_for).await
+            })
+            .await?;
+            table.push(
                 format!("durable appends, {grains} grains"),
                 "events/s",
                 rate,
             );
-            index += 1;
         }
-        let rate = recoveries(backend, scale.snapshot_grains, History::SnapshotPlus100).await?;
-        push(
-            index,
+        let [mean, p50, p99] = in_fresh_place(backend, postgres_url, async |place| {
+            persisting_ask_latency(place, scale.append_for).await
+        })
+        .await?;
+        table.push("ask persisting one event, mean".into(), "us", mean);
+        table.push("ask persisting one event, p50".into(), "us", p50);
+        table.push("ask persisting one event, p99".into(), "us", p99);
+        let rate = in_fresh_place(backend, postgres_url, async |place| {
+            recoveries(place, scale.snapshot_grains, History::SnapshotPlus100).await
+        })
+        .await?;
+        table.push(
             format!(
                 "recovery, snapshot + 100 events ({} grains)",
                 scale.snapshot_grains
@@ -269,10 +286,11 @@ pub(crate) async fn run(scale: Scale, backends: &[Backend]) -> Result<(), Failur
             "grains/s",
             rate,
         );
-        index += 1;
-        let rate = recoveries(backend, scale.replay_grains, History::Events1000).await?;
-        push(
-            index,
+        let rate = in_fresh_place(backend, postgres_url, async |place| {
+            recoveries(place, scale.replay_grains, History::Events1000).await
+        })
+        .await?;
+        table.push(
             format!(
                 "recovery, 1,000 events, no snapshot ({} grains)",
                 scale.replay_grains
@@ -280,16 +298,17 @@ pub(crate) async fn run(scale: Scale, backends: &[Backend]) -> Result<(), Failur
             "grains/s",
             rate,
         );
-        index += 1;
-        let bytes = bytes_per_event(backend, scale.disk_events).await?;
-        push(
-            index,
-            format!("bytes on disk per event ({} events)", scale.disk_events),
+        let bytes = in_fresh_place(backend, postgres_url, async |place| {
+            bytes_per_event(place, scale.disk_events).await
+        })
+        .await?;
+        table.push(
+            format!("bytes stored per event ({} events)", scale.disk_events),
             "bytes",
             bytes,
         );
     }
-    print_table(&rows, backends, fsyncs);
+    print_table(&table.rows, backends, fsyncs);
     Ok(())
 }
 
