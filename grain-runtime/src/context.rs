@@ -188,8 +188,7 @@ impl<G: Grain> GrainContext<G> {
         payloads: Vec<Vec<u8>>,
     ) -> Result<(), PersistError> {
         storage
-            .journal()
-            .append(self.id(), cursor.seq + 1, payloads)
+            .append(self.id(), self.activation.fence(), cursor.seq + 1, payloads)
             .await
             .map_err(|error| {
                 let error = PersistError::from_store(self.id(), error);

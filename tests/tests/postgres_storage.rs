@@ -4,7 +4,8 @@
 
 use std::time::{Duration, Instant};
 
-use grain_runtime::{PostgresConfig, Storage, StoreError};
+use futures::StreamExt;
+use grain_runtime::{GrainId, GrainKind, PostgresConfig, Storage, StoreError};
 use grain_tests::postgres::Scratch;
 use grain_tests::storage_conformance;
 
@@ -80,13 +81,70 @@ async fn silos_starting_at_once_migrate_the_schema_once() {
                 .client()
                 .await
                 .query(
-                    &format!("SELECT version FROM {}.migrations", scratch.schema()),
+                    &format!(
+                        "SELECT version FROM {}.migrations ORDER BY version",
+                        scratch.schema()
+                    ),
                     &[],
                 )
                 .await
                 .expect("reading the migrations");
             let versions: Vec<i32> = rows.iter().map(|row| row.get(0)).collect();
-            assert_eq!(versions, [1], "each migration is recorded once");
+            assert_eq!(versions, [1, 2], "each migration is recorded once");
+        })
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_from_an_earlier_version_is_migrated_and_keeps_its_data() {
+    let Some(scratch) =
+        Scratch::new("a_store_from_an_earlier_version_is_migrated_and_keeps_its_data")
+    else {
+        return;
+    };
+    scratch
+        .run(async {
+            let grain = GrainId::new(GrainKind::from_static("test.Migrated"), "m");
+            let storage = scratch.open().await;
+            storage
+                .journal()
+                .append(&grain, 1, vec![b"one".to_vec()])
+                .await
+                .unwrap();
+            drop(storage);
+            // Back to version 1, as a store written before activation fences existed.
+            scratch
+                .client()
+                .await
+                .batch_execute(&format!(
+                    "DROP TABLE {s}.activations; DELETE FROM {s}.migrations WHERE version = 2",
+                    s = scratch.schema()
+                ))
+                .await
+                .expect("rolling the schema back to version 1");
+            let storage = scratch.open().await;
+            storage
+                .journal()
+                .append(&grain, 2, vec![b"two".to_vec()])
+                .await
+                .expect("appending after the migration");
+            let entries: Vec<Vec<u8>> = storage
+                .journal()
+                .read(&grain, 1)
+                .map(|entry| entry.unwrap().payload)
+                .collect()
+                .await;
+            assert_eq!(entries, [b"one".to_vec(), b"two".to_vec()]);
+            let tables = scratch
+                .client()
+                .await
+                .query(
+                    "SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = 'activations'",
+                    &[&scratch.schema()],
+                )
+                .await
+                .unwrap();
+            assert_eq!(tables.len(), 1, "migration 2 created the activations table");
         })
         .await;
 }

@@ -39,6 +39,7 @@ use crate::error::panic_message;
 use crate::grain::Grain;
 use crate::id::GrainId;
 use crate::mailbox::Mailbox;
+use crate::persistence::fencing::Fence;
 use crate::persistence::{Cursor, PersistenceModel};
 
 /// Where an activation is in its life.
@@ -124,6 +125,8 @@ struct Inner<G: Grain> {
 struct Durable {
     /// Where the grain stands in its journal.
     cursor: Cursor,
+    /// The claim this activation writes under, in a store that silos share.
+    fence: Option<Fence>,
     /// Why the activation must be discarded when the current turn ends.
     discard: Option<String>,
 }
@@ -317,6 +320,11 @@ impl<G: Grain> Activation<G> {
             self.take_custody().await.inspect_err(|fault| {
                 tracing::info!(grain = %self.id, "not activated: {fault:?}");
             })?;
+            let fence = self.claim().await.map_err(|message| {
+                tracing::error!(grain = %self.id, "{message}");
+                Fault::ActivationFailed(message)
+            })?;
+            self.lock().durable().fence = fence;
             let cursor = self.recover(&mut grain).await.map_err(|message| {
                 tracing::error!(grain = %self.id, "{message}");
                 Fault::ActivationFailed(message)
@@ -351,6 +359,17 @@ impl<G: Grain> Activation<G> {
                     .await
             }
             None => Ok(()),
+        }
+    }
+
+    /// Claims the grain in a store that silos share, before recovering it, so that no older
+    /// activation can write to it any more.
+    async fn claim(&self) -> Result<Option<Fence>, String> {
+        match self.catalog.storage() {
+            Some(storage) => storage.claim(&self.id).await.map_err(|error| {
+                format!("claiming {} for a new activation failed: {error}", self.id)
+            }),
+            None => Ok(None),
         }
     }
 
@@ -544,6 +563,11 @@ impl<G: Grain> Activation<G> {
             .durable
             .as_ref()
             .map_or_else(Cursor::default, |d| d.cursor)
+    }
+
+    /// The claim the activation writes under, if its store fences.
+    pub(crate) fn fence(&self) -> Option<Fence> {
+        self.lock().durable.as_ref().and_then(|d| d.fence)
     }
 
     pub(crate) fn set_cursor(&self, cursor: Cursor) {

@@ -29,6 +29,15 @@ pub enum StoreError {
         /// The grain.
         grain: GrainId,
     },
+    /// A newer activation of the grain, probably on another silo, claimed it after this one
+    /// started: this writer is a stale activation and nothing was written.
+    #[error(
+        "{grain} was activated again elsewhere since this activation started; this activation is stale"
+    )]
+    Superseded {
+        /// The grain.
+        grain: GrainId,
+    },
     /// A stored record failed its checksum or could not be read back.
     #[error("corrupt {record} record of {grain} at sequence {seq}: {reason}")]
     Corrupt {
@@ -107,7 +116,9 @@ pub enum PersistError {
 impl PersistError {
     pub(crate) fn from_store(grain: &GrainId, error: StoreError) -> Self {
         match error {
-            StoreError::Conflict { .. } | StoreError::Lent { .. } => PersistError::Conflict {
+            StoreError::Conflict { .. }
+            | StoreError::Lent { .. }
+            | StoreError::Superseded { .. } => PersistError::Conflict {
                 grain: grain.clone(),
                 message: error.to_string(),
             },

@@ -13,6 +13,7 @@ pub(crate) mod custody;
 mod embedded;
 mod error;
 mod event_sourced;
+pub(crate) mod fencing;
 mod journal;
 mod keys;
 #[cfg(feature = "postgres")]
@@ -39,6 +40,8 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::id::GrainId;
+
 /// Where a silo keeps grain state: a [`Journal`] and a [`SnapshotStore`].
 ///
 /// # Examples
@@ -57,6 +60,8 @@ pub struct Storage {
     snapshots: Arc<dyn SnapshotStore>,
     /// Set for a store that only this silo reaches, whose grain state must move with ownership.
     custody: Option<Arc<dyn custody::Custody>>,
+    /// Set for a store that silos share, where each activation claims its grain.
+    fencing: Option<Arc<dyn fencing::Fencing>>,
 }
 
 impl Storage {
@@ -101,11 +106,10 @@ impl Storage {
     #[cfg(feature = "postgres")]
     pub async fn postgres(config: PostgresConfig) -> Result<Self, StoreError> {
         let store = Arc::new(postgres::PostgresStore::open(&config).await?);
-        Ok(Self::new(
-            "postgres",
-            Arc::clone(&store) as Arc<dyn Journal>,
-            store,
-        ))
+        Ok(Self {
+            fencing: Some(Arc::clone(&store) as Arc<dyn fencing::Fencing>),
+            ..Self::new("postgres", Arc::clone(&store) as Arc<dyn Journal>, store)
+        })
     }
 
     fn embedded<S: Journal + SnapshotStore + custody::Custody>(
@@ -117,6 +121,7 @@ impl Storage {
             journal: Arc::clone(&store) as Arc<dyn Journal>,
             snapshots: Arc::clone(&store) as Arc<dyn SnapshotStore>,
             custody: Some(store),
+            fencing: None,
         }
     }
 
@@ -131,6 +136,7 @@ impl Storage {
             journal,
             snapshots,
             custody: None,
+            fencing: None,
         }
     }
 
@@ -152,6 +158,35 @@ impl Storage {
     /// How grain state moves between silos, for a store that only this silo reaches.
     pub(crate) fn custody(&self) -> Option<&Arc<dyn custody::Custody>> {
         self.custody.as_ref()
+    }
+
+    /// Claims `grain` for a new activation in a store that silos share; `None` for a store
+    /// that does not fence.
+    pub(crate) async fn claim(
+        &self,
+        grain: &GrainId,
+    ) -> Result<Option<fencing::Fence>, StoreError> {
+        match &self.fencing {
+            Some(fencing) => fencing.claim(grain).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Appends `events` to `grain`'s journal from `first_seq`, under `fence` if the activation
+    /// holds one.
+    pub(crate) async fn append(
+        &self,
+        grain: &GrainId,
+        fence: Option<fencing::Fence>,
+        first_seq: u64,
+        events: Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        match (&self.fencing, fence) {
+            (Some(fencing), Some(fence)) => {
+                fencing.append_fenced(grain, fence, first_seq, events).await
+            }
+            _ => self.journal.append(grain, first_seq, events).await,
+        }
     }
 }
 

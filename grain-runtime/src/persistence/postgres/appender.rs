@@ -1,27 +1,18 @@
-//! Batched appends: many grains' events in one statement and one round trip.
+//! Batched appends: many grains' events in one statement (see [`super::batcher`]).
 //!
-//! Appends queue on a channel. A task takes everything queued, up to a limit, and commits it as
-//! one statement on a pooled connection while the next batch builds up; a few batches may be in
-//! flight at once. The statement checks each grain's expected sequence number on its own, so a
-//! stale append is rejected without failing the others in its batch. One batch holds at most
-//! one append per grain (the statement touches a journal head once); a second waits for the
-//! next batch.
+//! The statement checks each grain's expected sequence number, and the fence of a fenced
+//! append, on its own, so a stale append is rejected without failing the others in its batch.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use deadpool_postgres::tokio_postgres::types::ToSql;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::oneshot;
 
+use super::batcher::Batched;
 use super::{Database, Retry};
 use crate::id::GrainId;
 use crate::persistence::StoreError;
-
-/// The most appends one statement carries.
-const MAX_BATCH: usize = 2048;
-
-/// The most event bytes one statement carries, unless a single append is larger.
-const MAX_BATCH_BYTES: usize = 8 << 20;
 
 /// One append waiting for its batch.
 pub(super) struct Append {
@@ -29,6 +20,8 @@ pub(super) struct Append {
     /// The grain's `kind` and `grain_key` columns.
     pub(super) columns: (String, String),
     pub(super) first_seq: i64,
+    /// The claim the writing activation holds, if it is fenced.
+    pub(super) fence: Option<i64>,
     /// The sealed records of the events, in order.
     pub(super) records: Vec<Vec<u8>>,
     pub(super) reply: oneshot::Sender<Result<(), StoreError>>,
@@ -38,82 +31,21 @@ impl Append {
     fn last_seq(&self) -> i64 {
         self.first_seq + self.records.len() as i64 - 1
     }
+}
+
+impl Batched for Append {
+    fn columns(&self) -> &(String, String) {
+        &self.columns
+    }
 
     fn bytes(&self) -> usize {
         self.records.iter().map(Vec::len).sum()
     }
 }
 
-/// The handle appends are sent through; the task stops when the last handle is dropped.
-pub(super) struct Appender {
-    queue: mpsc::UnboundedSender<Append>,
-}
-
-impl Appender {
-    /// Starts the batching task with at most `in_flight` statements running at once.
-    pub(super) fn start(database: Arc<Database>, in_flight: usize) -> Self {
-        let (queue, appends) = mpsc::unbounded_channel();
-        tokio::spawn(batch_loop(appends, database, in_flight.max(1)));
-        Self { queue }
-    }
-
-    /// Queues `append`; its reply says how it ended.
-    pub(super) fn send(&self, append: Append) -> Result<(), StoreError> {
-        self.queue.send(append).map_err(|_| StoreError::Closed {
-            backend: "postgres",
-        })
-    }
-}
-
-async fn batch_loop(
-    mut appends: mpsc::UnboundedReceiver<Append>,
-    database: Arc<Database>,
-    in_flight: usize,
-) {
-    let permits = Arc::new(Semaphore::new(in_flight));
-    let mut waiting: VecDeque<Append> = VecDeque::new();
-    loop {
-        let first = match waiting.pop_front() {
-            Some(append) => append,
-            None => match appends.recv().await {
-                Some(append) => append,
-                None => return,
-            },
-        };
-        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-            return;
-        };
-        let mut grains = HashSet::from([first.columns.clone()]);
-        let mut bytes = first.bytes();
-        let mut batch = vec![first];
-        let mut deferred = VecDeque::new();
-        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
-            let next = match waiting.pop_front() {
-                Some(append) => append,
-                None => match appends.try_recv() {
-                    Ok(append) => append,
-                    Err(_) => break,
-                },
-            };
-            if grains.insert(next.columns.clone()) {
-                bytes += next.bytes();
-                batch.push(next);
-            } else {
-                deferred.push_back(next);
-            }
-        }
-        deferred.extend(waiting);
-        waiting = deferred;
-        let database = Arc::clone(&database);
-        tokio::spawn(async move {
-            commit(&database, batch).await;
-            drop(permit);
-        });
-    }
-}
-
 /// Commits `batch` and answers each of its appends.
-async fn commit(database: &Database, batch: Vec<Append>) {
+pub(super) async fn commit(database: Arc<Database>, batch: Vec<Append>) {
+    let database = &*database;
     match run(database, &batch).await {
         Ok(accepted) => {
             let rejected: Vec<&Append> = batch
@@ -130,11 +62,7 @@ async fn commit(database: &Database, batch: Vec<Append>) {
                     Ok(())
                 } else {
                     Err(match &heads {
-                        Ok(heads) => StoreError::Conflict {
-                            grain: append.grain.clone(),
-                            expected: append.first_seq as u64,
-                            actual: heads.get(&append.columns).copied().unwrap_or(0) as u64,
-                        },
+                        Ok(heads) => rejection(&append, heads.get(&append.columns).copied()),
                         Err(error) => error.clone(),
                     })
                 };
@@ -149,6 +77,23 @@ async fn commit(database: &Database, batch: Vec<Append>) {
     }
 }
 
+/// Why `append` was rejected, given its grain's journal head: its expected sequence number was
+/// taken, or else (it was fenced) a newer activation claimed the grain.
+fn rejection(append: &Append, head: Option<i64>) -> StoreError {
+    let head = head.unwrap_or(0);
+    if append.fence.is_some() && head == append.first_seq - 1 {
+        StoreError::Superseded {
+            grain: append.grain.clone(),
+        }
+    } else {
+        StoreError::Conflict {
+            grain: append.grain.clone(),
+            expected: append.first_seq as u64,
+            actual: head as u64,
+        }
+    }
+}
+
 /// Runs the append statement; returns the grains whose appends it accepted.
 async fn run(
     database: &Database,
@@ -158,6 +103,7 @@ async fn run(
     let mut keys = Vec::with_capacity(batch.len());
     let mut firsts = Vec::with_capacity(batch.len());
     let mut lasts = Vec::with_capacity(batch.len());
+    let mut fences = Vec::with_capacity(batch.len());
     let events: usize = batch.iter().map(|append| append.records.len()).sum();
     let mut event_kinds = Vec::with_capacity(events);
     let mut event_keys = Vec::with_capacity(events);
@@ -169,6 +115,7 @@ async fn run(
         keys.push(key.as_str());
         firsts.push(append.first_seq);
         lasts.push(append.last_seq());
+        fences.push(append.fence);
         for (seq, record) in (append.first_seq..).zip(&append.records) {
             event_kinds.push(kind.as_str());
             event_keys.push(key.as_str());
@@ -176,7 +123,7 @@ async fn run(
             records.push(record);
         }
     }
-    let params: [&(dyn ToSql + Sync); 8] = [
+    let params: [&(dyn ToSql + Sync); 9] = [
         &kinds,
         &keys,
         &firsts,
@@ -185,6 +132,7 @@ async fn run(
         &event_keys,
         &event_seqs,
         &records,
+        &fences,
     ];
     let rows = database
         .query(

@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! journal_heads (kind, grain_key) -> last_seq          the expected-sequence check
+//! activations   (kind, grain_key) -> fence             the newest activation's claim
 //! journal       (kind, grain_key, seq) -> record       one row per event
 //! snapshots     (kind, grain_key, seq) -> record       one row per snapshot
 //! grain_key = "s:" text | "i:" integer | "u:" uuid      (in text, `\` is `\\` and NUL is `\0`)
@@ -15,8 +16,15 @@
 //! embedded stores' records, so a damaged row is reported, never decoded as garbage. A write is
 //! acknowledged once its statement has committed, which PostgreSQL makes durable in its
 //! write-ahead log (the store refuses to start on a server with `synchronous_commit = off`).
+//!
+//! Each activation first claims its grain (see [`crate::persistence::fencing`]): the claim bumps
+//! the grain's fence, and a fenced append holds a share lock on the `activations` row while it
+//! checks its fence. A claim therefore waits for any append under an older fence to commit, and
+//! an append that starts after a claim committed sees the newer fence and is refused.
 
 mod appender;
+mod batcher;
+mod claims;
 mod import;
 mod schema;
 
@@ -25,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use deadpool_postgres::tokio_postgres::error::SqlState;
 use deadpool_postgres::tokio_postgres::types::ToSql;
 use deadpool_postgres::tokio_postgres::{self, NoTls, Row};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
@@ -33,7 +42,10 @@ use tokio::sync::oneshot;
 
 pub use self::import::{CopyReport, copy_to_postgres};
 
-use self::appender::{Append, Appender};
+use self::appender::Append;
+use self::batcher::Batcher;
+use self::claims::Claim;
+use super::fencing::{Fence, Fencing};
 use super::keys::GrainKeys;
 use super::{EntryStream, Journal, JournalEntry, Snapshot, SnapshotStore, StoreError, record};
 use crate::id::{GrainId, GrainKey};
@@ -160,6 +172,7 @@ fn redact(url: &str) -> String {
 /// The SQL the store runs, with the schema filled in.
 struct Statements {
     append: String,
+    claim: String,
     heads: String,
     last_seq: String,
     read_page: String,
@@ -175,19 +188,31 @@ impl Statements {
         Self {
             append: format!(
                 "WITH input AS (
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[])
-                        AS i(kind, grain_key, first_seq, last_seq)
+                    SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $9::int8[])
+                        AS i(kind, grain_key, first_seq, last_seq, fence)
+                ),
+                held AS (
+                    SELECT a.kind, a.grain_key FROM {s}.activations a
+                    JOIN input i ON a.kind = i.kind AND a.grain_key = i.grain_key
+                     AND a.fence = i.fence
+                    FOR SHARE OF a
+                ),
+                allowed AS (
+                    SELECT kind, grain_key, first_seq, last_seq FROM input WHERE fence IS NULL
+                    UNION ALL
+                    SELECT i.kind, i.grain_key, i.first_seq, i.last_seq FROM input i
+                    JOIN held h ON h.kind = i.kind AND h.grain_key = i.grain_key
                 ),
                 advanced AS (
                     UPDATE {s}.journal_heads h SET last_seq = i.last_seq
-                    FROM input i
+                    FROM allowed i
                     WHERE h.kind = i.kind AND h.grain_key = i.grain_key
                       AND i.first_seq > 1 AND h.last_seq = i.first_seq - 1
                     RETURNING h.kind, h.grain_key
                 ),
                 started AS (
                     INSERT INTO {s}.journal_heads (kind, grain_key, last_seq)
-                    SELECT kind, grain_key, last_seq FROM input WHERE first_seq = 1
+                    SELECT kind, grain_key, last_seq FROM allowed WHERE first_seq = 1
                     ON CONFLICT (kind, grain_key) DO NOTHING
                     RETURNING kind, grain_key
                 ),
@@ -203,6 +228,12 @@ impl Statements {
                     JOIN accepted a ON a.kind = e.kind AND a.grain_key = e.grain_key
                 )
                 SELECT kind, grain_key FROM accepted"
+            ),
+            claim: format!(
+                "INSERT INTO {s}.activations AS a (kind, grain_key, fence)
+                 SELECT kind, grain_key, 1 FROM unnest($1::text[], $2::text[]) AS c(kind, grain_key)
+                 ON CONFLICT (kind, grain_key) DO UPDATE SET fence = a.fence + 1
+                 RETURNING kind, grain_key, fence"
             ),
             heads: format!(
                 "SELECT h.kind, h.grain_key, h.last_seq FROM {s}.journal_heads h
@@ -244,7 +275,7 @@ enum Retry {
     Never,
 }
 
-/// The pool and the statements, shared by the store and its appender.
+/// The pool and the statements, shared by the store and its batchers.
 struct Database {
     pool: Pool,
     schema: String,
@@ -291,12 +322,24 @@ impl Database {
                 {
                     tracing::debug!("{what}: {}; retrying on another connection", describe(&e));
                 }
+                Err(Failure::Sql(e)) if attempts > 0 && rolled_back(&e) => {
+                    tracing::debug!("{what}: {}; running it again", describe(&e));
+                }
                 outcome => {
                     return outcome.map_err(|failure| backend(format!("{what}: {failure}")));
                 }
             }
         }
     }
+}
+
+/// Whether the server aborted the statement's transaction, so that nothing of it was written
+/// and it may run again whatever it does: a deadlock between batches that lock the same rows
+/// in different orders, or a serialization failure (which CockroachDB asks clients to retry).
+fn rolled_back(error: &tokio_postgres::Error) -> bool {
+    error.code().is_some_and(|code| {
+        *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+    })
 }
 
 /// Whether `error` means the connection is gone (it broke, or the server ended it on shutdown
@@ -388,11 +431,12 @@ fn corrupt(grain: &GrainId, record: &'static str, seq: u64, reason: String) -> S
 /// The journal and snapshot store on PostgreSQL.
 pub(crate) struct PostgresStore {
     database: Arc<Database>,
-    appender: Appender,
+    appends: Batcher<Append>,
+    claims: Batcher<Claim>,
 }
 
 impl PostgresStore {
-    /// Connects, brings the schema up to date and starts the appender.
+    /// Connects, brings the schema up to date and starts the batchers.
     pub(crate) async fn open(config: &PostgresConfig) -> Result<Self, StoreError> {
         let refused = |message: String| StoreError::Open {
             backend: BACKEND,
@@ -438,8 +482,17 @@ impl PostgresStore {
             statements: Statements::new(&config.schema),
             timeout: config.query_timeout,
         });
-        let appender = Appender::start(Arc::clone(&database), (config.pool_size / 2).max(1));
-        Ok(Self { database, appender })
+        let appends = Batcher::start(
+            Arc::clone(&database),
+            config.pool_size / 2,
+            appender::commit,
+        );
+        let claims = Batcher::start(Arc::clone(&database), config.pool_size / 4, claims::commit);
+        Ok(Self {
+            database,
+            appends,
+            claims,
+        })
     }
 }
 
@@ -473,11 +526,12 @@ async fn check_durability(client: &tokio_postgres::Client) -> Result<(), String>
     }
 }
 
-#[async_trait]
-impl Journal for PostgresStore {
-    async fn append(
+impl PostgresStore {
+    /// Appends through the batcher, under `fence` if the activation holds one.
+    async fn append_under(
         &self,
         grain: &GrainId,
+        fence: Option<Fence>,
         first_seq: u64,
         events: Vec<Vec<u8>>,
     ) -> Result<(), StoreError> {
@@ -499,16 +553,55 @@ impl Journal for PostgresStore {
             .map(|(seq, payload)| record::seal(&keys.event(seq), payload))
             .collect();
         let (reply, outcome) = oneshot::channel();
-        self.appender.send(Append {
+        self.appends.send(Append {
             grain: grain.clone(),
             columns,
             first_seq: first,
+            fence: fence.map(|fence| fence as i64),
             records,
             reply,
         })?;
         outcome
             .await
             .unwrap_or(Err(StoreError::Closed { backend: BACKEND }))
+    }
+}
+
+#[async_trait]
+impl Fencing for PostgresStore {
+    async fn claim(&self, grain: &GrainId) -> Result<Fence, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.claims.send(Claim {
+            grain: grain.clone(),
+            columns: columns(grain)?,
+            reply,
+        })?;
+        outcome
+            .await
+            .unwrap_or(Err(StoreError::Closed { backend: BACKEND }))
+    }
+
+    async fn append_fenced(
+        &self,
+        grain: &GrainId,
+        fence: Fence,
+        first_seq: u64,
+        events: Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        self.append_under(grain, Some(fence), first_seq, events)
+            .await
+    }
+}
+
+#[async_trait]
+impl Journal for PostgresStore {
+    async fn append(
+        &self,
+        grain: &GrainId,
+        first_seq: u64,
+        events: Vec<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        self.append_under(grain, None, first_seq, events).await
     }
 
     fn read(&self, grain: &GrainId, from_seq: u64) -> EntryStream {

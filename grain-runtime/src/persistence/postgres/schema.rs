@@ -13,9 +13,10 @@ use deadpool_postgres::tokio_postgres::error::SqlState;
 use deadpool_postgres::tokio_postgres::{self, Client};
 
 /// The migrations in order; a migration's version is its position from 1. Append, never edit.
-const MIGRATIONS: &[(&str, &str)] = &[(
-    "journal, journal heads and snapshots",
-    "CREATE TABLE {schema}.journal_heads (
+const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "journal, journal heads and snapshots",
+        "CREATE TABLE {schema}.journal_heads (
         kind text NOT NULL,
         grain_key text NOT NULL,
         last_seq bigint NOT NULL CHECK (last_seq > 0),
@@ -35,7 +36,17 @@ const MIGRATIONS: &[(&str, &str)] = &[(
         record bytea NOT NULL,
         PRIMARY KEY (kind, grain_key, seq)
     );",
-)];
+    ),
+    (
+        "activation fences",
+        "CREATE TABLE {schema}.activations (
+            kind text NOT NULL,
+            grain_key text NOT NULL,
+            fence bigint NOT NULL CHECK (fence > 0),
+            PRIMARY KEY (kind, grain_key)
+        );",
+    ),
+];
 
 /// How often a start retries statements that raced another silo's.
 const RACE_RETRIES: u32 = 10;
