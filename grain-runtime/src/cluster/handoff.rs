@@ -30,7 +30,7 @@ use super::Router;
 use super::control::{ACCEPT, FETCH, RELEASE};
 use crate::call::Fault;
 use crate::id::GrainId;
-use crate::membership::{ClusterView, Incarnation, SiloInfo};
+use crate::membership::{ClusterView, Incarnation, SiloInfo, SiloStatus};
 use crate::persistence::custody::{Custody, GrainState};
 use crate::persistence::{Storage, StoreError};
 use crate::silo::SiloShared;
@@ -197,7 +197,9 @@ impl Handoff {
         let view = self.view();
         let me = router.name();
         let give_up = Instant::now() + BUSY_WAIT;
-        let mut asking: Vec<_> = view.members.iter().filter(|m| m.name != me).collect();
+        // A silo that has handed off holds nothing any more, and is about to stop answering.
+        let holds = |m: &&SiloInfo| m.name != me && m.status != SiloStatus::HandedOff;
+        let mut asking: Vec<_> = view.members.iter().filter(holds).collect();
         let mut held = self.held();
         let mut failure = None;
         let mut lent = Vec::new();
