@@ -10,7 +10,7 @@ mod router;
 pub use config::ClusterConfig;
 pub(crate) use control::{MARK_LOST, VIEW, cluster_request};
 pub(crate) use directory::{Directory, Member};
-pub(crate) use router::{Destination, Router};
+pub(crate) use router::{Destination, FIRST_RETRY, MAX_RETRY_DELAY, RETRY_FOR, Router};
 
 #[cfg(test)]
 mod tests;

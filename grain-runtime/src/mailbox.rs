@@ -131,9 +131,14 @@ impl<G: Grain> Mailbox<G> {
         }
     }
 
+    /// Every queued call, in the order they would run.
+    pub(crate) fn into_envelopes(self) -> impl Iterator<Item = Envelope<G>> {
+        self.call_backs.into_iter().chain(self.queue)
+    }
+
     /// Fails every queued call with `fault`.
     pub(crate) fn fail_all(self, fault: impl Fn() -> Fault) {
-        for envelope in self.call_backs.into_iter().chain(self.queue) {
+        for envelope in self.into_envelopes() {
             envelope.fail(fault());
         }
     }

@@ -12,12 +12,13 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::time::Instant;
 
 use crate::activation::{Catalog, Envelope, Undelivered};
-use crate::call::{self, CallMeta, TURN};
+use crate::call::{self, CallMeta, Fault, TURN};
 use crate::cluster::{Destination, Member, Router};
 use crate::error::CallError;
 use crate::grain::{Grain, GrainMethods};
 use crate::id::{GrainId, GrainKey, GrainKind};
 use crate::transport::frame::RequestHead;
+use crate::wire_call::RemoteReply;
 
 /// The identity of a grain plus the way to reach it; what the generated methods send through.
 #[doc(hidden)]
@@ -110,38 +111,68 @@ impl<G: Grain> RefCore<G> {
         call: G::Call,
         meta: CallMeta,
     ) -> Result<(), CallError> {
-        let wire = G::__to_wire(call);
-        let payload = wire.payload.map_err(|e| CallError::Rejected {
-            grain: self.id.clone(),
-            method: wire.method,
-            reason: format!("the arguments cannot be encoded: {e}"),
-        })?;
-        let head = RequestHead {
-            id: 0,
-            grain: self.id.clone(),
-            method: wire.method.to_string(),
-            deadline_us: meta.deadline.map(|deadline| {
-                let left = deadline.saturating_duration_since(Instant::now());
-                u64::try_from(left.as_micros()).unwrap_or(u64::MAX)
-            }),
-            correlation: meta.correlation,
-            forwarded: false,
-        };
-        router
-            .send_retrying(
-                owner.address,
-                lane,
-                head,
-                payload.into(),
-                wire.reply,
-                meta.deadline,
-            )
-            .map_err(|unsent| CallError::Unavailable {
-                grain: self.id.clone(),
-                method: wire.method,
-                reason: unsent.reason,
-            })
+        send_remote::<G>(router, &self.id, owner, lane, call, &meta).map_err(|unsent| {
+            unsent
+                .fault
+                .into_call_error(self.id.clone(), unsent.method, Duration::ZERO)
+        })
     }
+}
+
+/// A call that could not be sent to another silo, with its reply slot so that the caller can
+/// still be told.
+pub(crate) struct Unrouted {
+    pub(crate) method: &'static str,
+    pub(crate) fault: Fault,
+    pub(crate) reply: Option<RemoteReply>,
+}
+
+/// Encodes a call to `grain` and sends it to the silo `owner`, sending it again while the
+/// cluster settles (see [`Router::send_retrying`]).
+pub(crate) fn send_remote<G: Grain>(
+    router: &Arc<Router>,
+    grain: &GrainId,
+    owner: &Member,
+    lane: u64,
+    call: G::Call,
+    meta: &CallMeta,
+) -> Result<(), Unrouted> {
+    let wire = G::__to_wire(call);
+    let payload = match wire.payload {
+        Ok(payload) => payload,
+        Err(e) => {
+            return Err(Unrouted {
+                method: wire.method,
+                fault: Fault::Rejected(format!("the arguments cannot be encoded: {e}")),
+                reply: wire.reply,
+            });
+        }
+    };
+    let head = RequestHead {
+        id: 0,
+        grain: grain.clone(),
+        method: wire.method.to_string(),
+        deadline_us: meta.deadline.map(|deadline| {
+            let left = deadline.saturating_duration_since(Instant::now());
+            u64::try_from(left.as_micros()).unwrap_or(u64::MAX)
+        }),
+        correlation: meta.correlation,
+        forwarded: false,
+    };
+    router
+        .send_retrying(
+            owner.address,
+            lane,
+            head,
+            payload.into(),
+            wire.reply,
+            meta.deadline,
+        )
+        .map_err(|unsent| Unrouted {
+            method: wire.method,
+            fault: Fault::Unavailable(unsent.reason),
+            reply: unsent.reply,
+        })
 }
 
 impl<G: Grain> Clone for RefCore<G> {

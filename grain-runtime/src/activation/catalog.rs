@@ -15,11 +15,12 @@ use tokio::time::Instant;
 
 use super::{Activation, ActivationStats, ActivationStatus, Leftovers, Rejected};
 use crate::call::Fault;
-use crate::cluster::Router;
+use crate::cluster::{Destination, Router};
 use crate::grain::Grain;
 use crate::id::{GrainId, GrainKey, GrainKind};
 use crate::mailbox::{Envelope, Mailbox};
 use crate::persistence::Storage;
+use crate::reference::send_remote;
 use crate::silo::{SiloShared, SiloState};
 use crate::stats::StripedCounter;
 
@@ -167,16 +168,20 @@ impl<G: Grain> Catalog<G> {
         Some(Arc::clone(&activation))
     }
 
-    /// Removes `activation` from the table. Messages it still held go, in order, to a successor
-    /// that replaces it under the same entry lock, or fail if there can be none.
+    /// Removes `activation` from the table. Messages it still held go, in order, to the silo
+    /// that owns the grain now if that is another one; else to a successor that replaces it
+    /// under the same entry lock; or they fail if there can be none.
     pub(super) fn retire(self: &Arc<Self>, activation: &Arc<Activation<G>>, leftovers: Leftovers) {
         let key = &activation.id().key;
-        let (successor, failed) = match self.table.entry(key.clone()) {
+        let next = match self.table.entry(key.clone()) {
             Entry::Occupied(mut entry) if Arc::ptr_eq(entry.get(), activation) => {
                 let mailbox = activation.close();
                 if mailbox.is_empty() {
                     entry.remove();
-                    (None, None)
+                    Next::Nothing
+                } else if let Some(router) = self.owned_elsewhere(activation.id()) {
+                    entry.remove();
+                    Next::Forward(mailbox, router)
                 } else if let (Leftovers::Reactivate, true) = (&leftovers, self.state.accepting()) {
                     self.counters.activations.fetch_add(1, Ordering::Relaxed);
                     let successor = Arc::new(Activation::new(
@@ -186,24 +191,64 @@ impl<G: Grain> Catalog<G> {
                     ));
                     successor.lock().status = ActivationStatus::Running;
                     entry.insert(Arc::clone(&successor));
-                    (Some(successor), None)
+                    Next::Successor(successor)
                 } else {
                     entry.remove();
-                    (None, Some(mailbox))
+                    Next::Fail(mailbox)
                 }
             }
-            _ => (None, Some(activation.close())),
+            _ => Next::Fail(activation.close()),
         };
-        if let Some(successor) = successor {
-            successor.start_turn_loop();
-        }
-        if let Some(mailbox) = failed {
-            match leftovers {
+        match next {
+            Next::Nothing => {}
+            Next::Successor(successor) => successor.start_turn_loop(),
+            Next::Forward(mailbox, router) => self.forward(&router, activation.id(), mailbox),
+            Next::Fail(mailbox) => match leftovers {
                 Leftovers::Fail(fault) => mailbox.fail_all(|| fault.clone()),
                 Leftovers::Reactivate => mailbox.fail_all(|| Fault::ShuttingDown),
-            }
+            },
         }
         self.state.activation_retired();
+    }
+
+    /// Sends the messages of a retired activation, in order, to the silo that owns the grain by
+    /// the directory at the time of each; one that cannot be sent fails with the reason.
+    fn forward(self: &Arc<Self>, router: &Arc<Router>, grain: &GrainId, mailbox: Mailbox<G>) {
+        for envelope in mailbox.into_envelopes() {
+            if envelope.expired() {
+                envelope.fail(Fault::Expired);
+                continue;
+            }
+            match router.destination(grain) {
+                Destination::There { owner, lane } => {
+                    let (call, meta) = (envelope.call, envelope.meta);
+                    if let Err(unrouted) =
+                        send_remote::<G>(router, grain, &owner, lane, call, &meta)
+                        && let Some(reply) = unrouted.reply
+                    {
+                        reply(Err(unrouted.fault));
+                    }
+                }
+                Destination::Here => {
+                    if let Err((undelivered, envelope)) = self.deliver(&grain.key, envelope) {
+                        envelope.fail(match undelivered {
+                            Undelivered::MailboxFull(capacity) => Fault::MailboxFull(capacity),
+                            Undelivered::ShuttingDown => Fault::ShuttingDown,
+                        });
+                    }
+                }
+                Destination::Unplaced => envelope.fail(Fault::Unavailable(router.unplaced())),
+            }
+        }
+    }
+
+    /// The router of this silo, if another silo owns `grain` by its directory.
+    fn owned_elsewhere(&self, grain: &GrainId) -> Option<Arc<Router>> {
+        let router = self.router()?;
+        match router.destination(grain) {
+            Destination::There { .. } => Some(Arc::clone(router)),
+            Destination::Here | Destination::Unplaced => None,
+        }
     }
 
     /// Passivates every activation idle for at least `idle_timeout`.
@@ -255,4 +300,12 @@ impl<G: Grain> Catalog<G> {
     pub(crate) fn kind(&self) -> &GrainKind {
         &self.kind
     }
+}
+
+/// Where the messages of a retiring activation go.
+enum Next<G: Grain> {
+    Nothing,
+    Successor(Arc<Activation<G>>),
+    Forward(Mailbox<G>, Arc<Router>),
+    Fail(Mailbox<G>),
 }

@@ -34,6 +34,7 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use crate::call::{CallMeta, Fault, TURN, TurnInfo};
+use crate::cluster::{Destination, FIRST_RETRY, MAX_RETRY_DELAY, RETRY_FOR};
 use crate::context::GrainContext;
 use crate::error::panic_message;
 use crate::grain::Grain;
@@ -72,7 +73,8 @@ pub struct ActivationStats {
     pub idle_for: Duration,
 }
 
-/// What happens to messages still queued when an activation retires.
+/// What happens to messages still queued when an activation retires, unless another silo owns
+/// the grain now: then they are forwarded to it.
 enum Leftovers {
     /// They go, in order, to a new activation of the same grain.
     Reactivate,
@@ -211,7 +213,7 @@ impl<G: Grain> Activation<G> {
         let taken = self.lock().grain.take();
         let mut grain = match taken {
             Some(grain) => grain,
-            None => match self.activate(&ctx).await {
+            None => match self.activate_when_settled(&ctx).await {
                 Ok(grain) => grain,
                 Err(fault) => {
                     if !matches!(fault, Fault::Unavailable(_) | Fault::Refused(_)) {
@@ -314,6 +316,36 @@ impl<G: Grain> Activation<G> {
 
     /// Builds the grain, takes custody of its state, recovers it and runs `on_activate`; the
     /// fault says what failed.
+    /// [`activate`](Self::activate), trying again while it is refused because the cluster is
+    /// settling (the grain's state is moving, or the silos' views disagree), for as long as a
+    /// remote caller would send a refused call again and while this silo still owns the grain.
+    /// The queued messages wait meanwhile instead of failing.
+    async fn activate_when_settled(&self, ctx: &GrainContext<G>) -> Result<Box<G>, Fault> {
+        let give_up = Instant::now() + RETRY_FOR;
+        let mut delay = FIRST_RETRY;
+        loop {
+            match self.activate(ctx).await {
+                Err(Fault::Refused(reason))
+                    if Instant::now() + delay < give_up
+                        && self.catalog.accepting()
+                        && self.owned_here() =>
+                {
+                    tracing::debug!(grain = %self.id, ?delay, "activation refused while the cluster settles; trying again: {reason}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    /// Whether this silo owns the grain by its directory (always, outside a cluster).
+    fn owned_here(&self) -> bool {
+        self.catalog
+            .router()
+            .is_none_or(|router| matches!(router.destination(&self.id), Destination::Here))
+    }
+
     async fn activate(&self, ctx: &GrainContext<G>) -> Result<Box<G>, Fault> {
         let mut grain = Box::new(self.catalog.create(&self.id));
         if <G::Persistence as PersistenceModel<G>>::DURABLE {

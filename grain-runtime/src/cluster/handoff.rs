@@ -85,7 +85,7 @@ pub(crate) struct Handoff {
     /// Grains this silo is acquiring.
     acquiring: DashSet<GrainId>,
     /// Grains whose state this silo is handing to another silo.
-    moving: DashSet<GrainId>,
+    pub(super) moving: DashSet<GrainId>,
     view: RwLock<Arc<ClusterView>>,
     custody: Mutex<Knowledge>,
     /// This silo's own knowledge, as it must be published in gossip.

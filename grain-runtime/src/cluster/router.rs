@@ -242,10 +242,10 @@ impl Inbound for Router {
 }
 
 /// How long a refused call is sent again, at most, before its caller is told.
-const RETRY_FOR: Duration = Duration::from_secs(2);
+pub(crate) const RETRY_FOR: Duration = Duration::from_secs(2);
 /// The wait before the first resend; it doubles up to [`MAX_RETRY_DELAY`].
-const FIRST_RETRY: Duration = Duration::from_millis(10);
-const MAX_RETRY_DELAY: Duration = Duration::from_millis(200);
+pub(crate) const FIRST_RETRY: Duration = Duration::from_millis(10);
+pub(crate) const MAX_RETRY_DELAY: Duration = Duration::from_millis(200);
 /// Resending stops this long before the call's deadline, so that the caller gets the refusal
 /// rather than a timeout.
 const RETRY_MARGIN: Duration = Duration::from_millis(50);

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 use super::{Directory, Member};
 use crate::prelude::*;
 use crate::testing::TestCluster;
-use crate::{CallError, ClusterConfig, GrainId, GrainKind, Silo};
+use crate::{CallError, ClusterConfig, GrainId, GrainKind, PersistError, Silo, Storage};
 
 #[grain]
 #[derive(Default)]
@@ -35,9 +37,49 @@ impl Tally {
     }
 }
 
+/// A counter whose deactivation takes a while.
+#[grain]
+#[derive(Default)]
+struct SlowToLeave {
+    value: u64,
+}
+
+#[grain]
+impl SlowToLeave {
+    pub(crate) async fn add(&mut self, n: u64) -> u64 {
+        self.value += n;
+        self.value
+    }
+
+    async fn on_deactivate(&mut self) {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// A counter saved whole after every change, so that its state has a holder in the cluster.
+#[grain(persistent)]
+#[derive(Default, Serialize, Deserialize)]
+struct Saved {
+    value: u64,
+}
+
+#[grain]
+impl Saved {
+    pub(crate) async fn add(
+        &mut self,
+        ctx: &GrainContext<Self>,
+        n: u64,
+    ) -> Result<u64, PersistError> {
+        self.value += n;
+        ctx.save(self).await?;
+        Ok(self.value)
+    }
+}
+
 async fn silo(name: &str) -> Silo {
     Silo::builder()
         .register::<Tally>()
+        .register::<SlowToLeave>()
         .cluster(ClusterConfig::new(name).cluster("isolated"))
         .start()
         .await
@@ -303,4 +345,91 @@ async fn bad_input_closes_only_its_own_connection() {
     );
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// A key of a `SlowToLeave` that `directory` places on silo `name`.
+fn placed_on(directory: &Directory, name: &str) -> u64 {
+    (0..1000u64)
+        .find(|&key| {
+            let id = GrainId::new(GrainKind::from_static("SlowToLeave"), key);
+            directory.place(&id).1.is_some_and(|m| m.name == name)
+        })
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calls_queued_while_a_grain_deactivates_follow_it_to_its_new_owner() {
+    let (a, b) = isolated_pair().await;
+    let both = || Directory::new(2, vec![member(&a, "a"), member(&b, "b")]);
+    let key = placed_on(&both(), "b");
+    let router = a.router().unwrap();
+    router.set_directory(Directory::new(1, vec![member(&a, "a")]));
+    b.router().unwrap().set_directory(both());
+    let slow = a.grain::<SlowToLeave>(key);
+    assert_eq!(slow.add(1).await.unwrap(), 1);
+    for catalog in router.silo().unwrap().catalogs() {
+        catalog.evict(&|_| true);
+    }
+    // While `on_deactivate` runs, calls still routed to `a` queue behind it; then `a` learns
+    // that `b` owns the grain.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let queued: Vec<_> = (0..5)
+        .map(|_| {
+            let slow = slow.clone();
+            tokio::spawn(async move { slow.add(1).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    router.set_directory(both());
+    let mut sums = Vec::new();
+    for call in queued {
+        sums.push(call.await.unwrap().unwrap());
+    }
+    sums.sort_unstable();
+    assert_eq!(
+        sums,
+        [1, 2, 3, 4, 5],
+        "each queued call ran once, on a new activation"
+    );
+    assert_eq!(
+        live(&a),
+        0,
+        "the grain did not re-activate on its old owner"
+    );
+    assert_eq!(live(&b), 1, "the queued calls ran on the new owner");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_on_the_owner_waits_while_the_grains_state_is_moving() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    let cluster = TestCluster::start(2, move |index, silo| {
+        let storage = Storage::sled(path.join(format!("silo-{index}"))).unwrap();
+        silo.register::<Saved>().storage(storage)
+    })
+    .await
+    .unwrap();
+    let owner = cluster.silo(0);
+    let directory = owner.router().unwrap().directory();
+    let name = TestCluster::silo_name(0);
+    let key = (0..1000u64)
+        .find(|&key| {
+            let id = GrainId::new(GrainKind::from_static("Saved"), key);
+            directory.place(&id).1.is_some_and(|m| m.name == name)
+        })
+        .unwrap();
+    let id = GrainId::new(GrainKind::from_static("Saved"), key);
+    let handoff = owner.router().unwrap().handoff();
+    handoff.moving.insert(id.clone());
+    let started = tokio::time::Instant::now();
+    let call = tokio::spawn({
+        let saved = owner.grain::<Saved>(key);
+        async move { saved.add(1).await }
+    });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!call.is_finished(), "the call waits instead of failing");
+    handoff.moving.remove(&id);
+    assert_eq!(call.await.unwrap().unwrap().unwrap(), 1);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    cluster.shutdown().await;
 }
