@@ -1,7 +1,9 @@
 //! Operator commands: sent from a `silo` invocation to the cluster its settings name.
 
+use std::path::Path;
+
 use anyhow::{Context as _, bail};
-use grain_runtime::{Client, ClientConfig, PostgresConfig, Storage};
+use grain_runtime::{Client, ClientConfig, PostgresConfig, Storage, StoreError};
 
 use crate::config::SiloConfig;
 
@@ -36,25 +38,36 @@ pub async fn mark_lost(config: &SiloConfig, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Opens an embedded store in a data directory.
+type Opener = fn(&Path) -> Result<Storage, StoreError>;
+
 /// Copies the grain state of the `from` engine (`redb` or `sled`) in the data directory of
 /// `config` into its PostgreSQL database (see
 /// [`copy_to_postgres`](grain_runtime::copy_to_postgres)) and prints what was copied.
 ///
 /// # Errors
 ///
-/// When the settings name no PostgreSQL URL, `from` is no embedded engine, either store cannot
-/// be opened, or the database holds a different history for a grain.
+/// When the settings name no PostgreSQL URL, `from` is no embedded engine, the data directory
+/// holds no store of that engine, either store cannot be opened, or the database holds a
+/// different history for a grain.
 pub async fn copy_to_postgres(config: &SiloConfig, from: &str) -> anyhow::Result<()> {
     let Some(url) = &config.postgres_url else {
         bail!("set `postgres_url` (or SILO_POSTGRES_URL) to the database to copy into");
     };
     let dir = &config.data_dir;
-    let source = match from.trim() {
-        "redb" => Storage::redb(dir),
-        "sled" => Storage::sled(dir),
+    let (engine, file, open): (_, _, Opener) = match from.trim() {
+        "redb" => ("redb", "grains.redb", |dir| Storage::redb(dir)),
+        "sled" => ("sled", "conf", |dir| Storage::sled(dir)),
         other => bail!("invalid --from {other:?}: expected \"redb\" or \"sled\""),
+    };
+    if !dir.join(file).is_file() {
+        bail!(
+            "no {engine} store in {}: it holds no `{file}`; check --data-dir and --from",
+            dir.display()
+        );
     }
-    .with_context(|| format!("opening the {from} store in {}", dir.display()))?;
+    let source =
+        open(dir).with_context(|| format!("opening the {engine} store in {}", dir.display()))?;
     let target = PostgresConfig::new(url.clone())
         .schema(&config.postgres_schema)
         .application_name(&config.name);

@@ -53,6 +53,11 @@ impl Scratch {
         client
     }
 
+    /// The server's connection URL, for handing to a silo process.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
     /// The schema's name.
     pub fn schema(&self) -> &str {
         &self.schema
