@@ -150,3 +150,48 @@ fn corrupt_redb(dir: &Path, record: &StoredRecord) {
     }
     txn.commit().expect("committing the damaged record");
 }
+
+/// A crash while redb builds a new database leaves only `grains.redb.creating` behind; the next
+/// open discards it and creates the database again instead of failing on a file without a header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redb_rebuilds_a_database_a_crash_left_half_created() {
+    let dir = tempfile::tempdir().expect("creating a temporary directory");
+    std::fs::write(dir.path().join("grains.redb.creating"), [0u8; 100])
+        .expect("writing a half-created database");
+    let grain =
+        grain_runtime::GrainId::new(grain_runtime::GrainKind::from_static("HalfCreated"), "a");
+    {
+        let storage = open_redb(dir.path());
+        storage
+            .journal()
+            .append(&grain, 1, vec![b"first".to_vec()])
+            .await
+            .expect("appending to the rebuilt database");
+    }
+    assert!(!dir.path().join("grains.redb.creating").exists());
+    let storage = open_redb(dir.path());
+    let last = storage.journal().last_seq(&grain).await;
+    assert_eq!(last.expect("reading the last sequence number"), 1);
+}
+
+/// A `grains.redb` that is not a redb database is refused with an error naming the file's
+/// directory and the problem; it is never replaced by an empty database.
+#[test]
+fn redb_refuses_a_damaged_database_file_by_name() {
+    let dir = tempfile::tempdir().expect("creating a temporary directory");
+    let file = dir.path().join("grains.redb");
+    std::fs::write(&file, b"not a database").expect("writing a damaged database file");
+    let Err(error) = Storage::redb(dir.path()) else {
+        panic!("opening a damaged redb file succeeded");
+    };
+    let message = error.to_string();
+    assert!(
+        message.contains(&dir.path().display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("redb"), "{message}");
+    assert_eq!(
+        std::fs::read(&file).expect("reading the file"),
+        b"not a database"
+    );
+}

@@ -13,6 +13,9 @@ const SNAPSHOTS: TableDefinition<'static, &[u8], &[u8]> = TableDefinition::new("
 /// The file inside the data directory.
 const FILE: &str = "grains.redb";
 
+/// Where a new database is built before it is renamed to [`FILE`].
+const CREATING: &str = "grains.redb.creating";
+
 /// A redb database with a journal table and a snapshot table.
 pub(crate) struct RedbEngine {
     db: Database,
@@ -20,6 +23,9 @@ pub(crate) struct RedbEngine {
 
 impl RedbEngine {
     /// Opens (or creates) the database file in directory `dir`.
+    ///
+    /// A new file is built under a temporary name and renamed into place once its header and
+    /// tables are durable, so a crash while creating it never leaves a file redb cannot open.
     pub(crate) fn open(dir: &Path) -> Result<Self, StoreError> {
         let open_error = |message: String| StoreError::Open {
             backend: Self::NAME,
@@ -27,10 +33,31 @@ impl RedbEngine {
             message,
         };
         std::fs::create_dir_all(dir).map_err(|error| open_error(error.to_string()))?;
-        let db = Database::create(dir.join(FILE)).map_err(|error| open_error(error.to_string()))?;
-        let engine = Self { db };
-        engine.write(&mut |_| Ok(())).map_err(open_error)?;
-        Ok(engine)
+        let file = dir.join(FILE);
+        if !file.exists() {
+            Self::create(dir).map_err(open_error)?;
+        }
+        let db = Database::open(&file).map_err(|error| open_error(error.to_string()))?;
+        Ok(Self { db })
+    }
+
+    /// Builds an empty database with both tables and renames it to [`FILE`] durably.
+    fn create(dir: &Path) -> Result<(), String> {
+        let creating = dir.join(CREATING);
+        match std::fs::remove_file(&creating) {
+            Ok(()) => {}
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+            Err(error) => return Err(format!("removing {}: {error}", creating.display())),
+        }
+        let engine = Self {
+            db: Database::create(&creating).map_err(|error| error.to_string())?,
+        };
+        engine.write(&mut |_| Ok(()))?;
+        drop(engine);
+        std::fs::rename(&creating, dir.join(FILE)).map_err(|error| error.to_string())?;
+        std::fs::File::open(dir)
+            .and_then(|directory| directory.sync_all())
+            .map_err(|error| format!("syncing {}: {error}", dir.display()))
     }
 }
 
