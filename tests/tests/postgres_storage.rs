@@ -340,3 +340,151 @@ async fn connections_the_server_drops_are_replaced() {
         })
         .await;
 }
+
+/// A TCP relay in front of the test server that can go away and come back on the same port:
+/// what a store sees of a server restart (its connections break, new ones are refused, then
+/// accepted again), without restarting the server the other tests share.
+struct Relay {
+    port: u16,
+    upstream: String,
+    serving: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let serving = Some(tokio::spawn(Self::serve(listener, upstream.clone())));
+        Self {
+            port,
+            upstream,
+            serving,
+        }
+    }
+
+    /// Closes the port and every relayed connection.
+    fn stop(&mut self) {
+        if let Some(serving) = self.serving.take() {
+            serving.abort();
+        }
+    }
+
+    /// Listens on the same port again.
+    async fn resume(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("listening on the relay's port again");
+        self.serving = Some(tokio::spawn(Self::serve(listener, self.upstream.clone())));
+    }
+
+    async fn serve(listener: tokio::net::TcpListener, upstream: String) {
+        let mut connections = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let upstream = upstream.clone();
+            connections.spawn(async move {
+                let mut outbound = tokio::net::TcpStream::connect(upstream).await?;
+                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await
+            });
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_carries_on_after_the_server_restarts() {
+    use futures::TryStreamExt as _;
+    use grain_runtime::JournalEntry;
+    use tokio_postgres::config::Host;
+
+    let Some(scratch) = Scratch::new("the_store_carries_on_after_the_server_restarts") else {
+        return;
+    };
+    let server: tokio_postgres::Config = scratch.url().parse().expect("parsing the server's URL");
+    let (Some(Host::Tcp(host)), Some(port)) =
+        (server.get_hosts().first(), server.get_ports().first())
+    else {
+        panic!(
+            "{} must name a TCP host and port",
+            grain_tests::postgres::URL_VAR
+        );
+    };
+    let authority = format!("{host}:{port}");
+    let mut relay = Relay::start(authority.clone()).await;
+    let relayed = scratch
+        .url()
+        .replacen(&authority, &format!("127.0.0.1:{}", relay.port), 1);
+    assert_ne!(relayed, scratch.url(), "the URL must spell out {authority}");
+
+    scratch
+        .run(async {
+            let config = PostgresConfig::new(&relayed)
+                .schema(scratch.schema())
+                .connect_timeout(Duration::from_millis(500))
+                .query_timeout(Duration::from_secs(2));
+            let storage = Storage::postgres(config).await.unwrap();
+            let journal = storage.journal();
+            let grain = GrainId::new(GrainKind::from_static("Restarted"), "a");
+            for seq in 1..=3u64 {
+                journal
+                    .append(&grain, seq, vec![seq.to_string().into_bytes()])
+                    .await
+                    .unwrap();
+            }
+
+            relay.stop();
+            let started = Instant::now();
+            let error = journal
+                .append(&grain, 4, vec![b"lost".to_vec()])
+                .await
+                .expect_err("the server is down");
+            assert!(matches!(error, StoreError::Backend { .. }), "{error}");
+            assert!(error.to_string().contains("appending"), "{error}");
+            let error = journal
+                .last_seq(&grain)
+                .await
+                .expect_err("the server is down");
+            assert!(matches!(error, StoreError::Backend { .. }), "{error}");
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "failing took {:?}",
+                started.elapsed()
+            );
+
+            relay.resume().await;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            let mut appended = 0;
+            while appended < 3 {
+                assert!(Instant::now() < deadline, "the store did not reconnect");
+                let Ok(last) = journal.last_seq(&grain).await else {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
+                let next = last + 1;
+                if journal
+                    .append(&grain, next, vec![next.to_string().into_bytes()])
+                    .await
+                    .is_ok()
+                {
+                    appended += 1;
+                }
+            }
+
+            let entries: Vec<JournalEntry> = journal.read(&grain, 0).try_collect().await.unwrap();
+            let expected: Vec<JournalEntry> = (1..=6)
+                .map(|seq| JournalEntry {
+                    seq,
+                    payload: seq.to_string().into_bytes(),
+                })
+                .collect();
+            assert_eq!(
+                entries, expected,
+                "the append refused while down must not have landed"
+            );
+        })
+        .await;
+}
