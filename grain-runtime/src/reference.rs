@@ -1,10 +1,11 @@
 //! [`VirtualActorRef`]: the handle through which every call to a grain starts.
 
+use std::cell::RefCell;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::marker::PhantomData;
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde::de::Error as _;
@@ -17,6 +18,7 @@ use crate::cluster::{Destination, Member, Router};
 use crate::error::CallError;
 use crate::grain::{Grain, GrainMethods};
 use crate::id::{GrainId, GrainKey, GrainKind};
+use crate::silo::SiloShared;
 use crate::transport::frame::RequestHead;
 use crate::wire_call::RemoteReply;
 
@@ -159,13 +161,17 @@ pub(crate) fn send_remote<G: Grain>(
         correlation: meta.correlation,
         forwarded: false,
     };
+    let reply = wire.reply.map(|reply| -> RemoteReply {
+        let home = router.ref_home();
+        Box::new(move |result| decoding_for(home, || reply(result)))
+    });
     router
         .send_retrying(
             owner.address,
             lane,
             head,
             payload.into(),
-            wire.reply,
+            reply,
             meta.deadline,
         )
         .map_err(|unsent| Unrouted {
@@ -287,16 +293,61 @@ impl<G: Grain> Serialize for VirtualActorRef<G> {
     }
 }
 
-/// Resolves the ref against the silo of the running turn: a ref carries only its key on the wire.
+/// Where refs that arrive over the network are resolved: on the silo or client that decodes the
+/// call or reply carrying them, so that calls through them route from there.
+#[derive(Clone)]
+pub(crate) enum RefHome {
+    /// A silo: refs reach its catalogs for the grains it owns, and its router for the rest.
+    Silo(Weak<SiloShared>),
+    /// A client: refs route through its router.
+    Client(Arc<Router>),
+}
+
+impl RefHome {
+    fn resolve<G: Grain>(self, key: GrainKey) -> VirtualActorRef<G> {
+        match self {
+            RefHome::Silo(silo) => crate::silo::resolve::<G>(&silo, key),
+            RefHome::Client(router) => {
+                VirtualActorRef::from_core(RefCore::new(key, None, Some(router)))
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Set while a call or reply that arrived over the network is decoded.
+    static DECODING_FOR: RefCell<Option<RefHome>> = const { RefCell::new(None) };
+}
+
+/// Runs `decode`, which decodes a call or reply that arrived over the network, with the refs in
+/// it resolved against `home`.
+pub(crate) fn decoding_for<T>(home: RefHome, decode: impl FnOnce() -> T) -> T {
+    struct Restore(Option<RefHome>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            DECODING_FOR.with(|current| *current.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(DECODING_FOR.with(|current| current.replace(Some(home))));
+    decode()
+}
+
+/// A ref carries only its key on the wire. It is resolved against the silo or client decoding
+/// the call or reply it arrived in, or else against the silo of the running turn.
 impl<'de, G: Grain> Deserialize<'de> for VirtualActorRef<G> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let key = GrainKey::deserialize(deserializer)?;
-        let silo = TURN.try_with(|turn| turn.silo.clone()).map_err(|_| {
-            D::Error::custom(format!(
-                "a VirtualActorRef<{}> can only be deserialized inside a grain turn, where its silo is known",
-                G::KIND
-            ))
-        })?;
-        Ok(crate::silo::resolve::<G>(&silo, key))
+        let home = DECODING_FOR
+            .with(|current| current.borrow().clone())
+            .or_else(|| TURN.try_with(|turn| RefHome::Silo(turn.silo.clone())).ok())
+            .ok_or_else(|| {
+                D::Error::custom(format!(
+                    "a VirtualActorRef<{}> can only be deserialized inside a grain turn, or in a \
+                     call or reply that a silo or client received, where its silo is known",
+                    G::KIND
+                ))
+            })?;
+        Ok(home.resolve::<G>(key))
     }
 }

@@ -25,7 +25,7 @@ use crate::grain::Grain;
 use crate::id::{GrainId, GrainKey, GrainKind};
 use crate::membership::{ClusterView, Incarnation};
 use crate::persistence::Storage;
-use crate::reference::{RefCore, VirtualActorRef};
+use crate::reference::{RefCore, RefHome, VirtualActorRef, decoding_for};
 use crate::stats::{KindStats, SiloStats};
 use crate::wire_call::RemoteReply;
 
@@ -133,7 +133,8 @@ impl<G: Grain> KindCatalog for Catalog<G> {
         meta: CallMeta,
         reply: Option<RemoteReply>,
     ) {
-        let call = match G::__from_wire(method, payload, reply) {
+        let home = RefHome::Silo(self.silo().clone());
+        let call = match decoding_for(home, || G::__from_wire(method, payload, reply)) {
             Ok(call) => call,
             Err((reason, reply)) => {
                 if let Some(reply) = reply {

@@ -1,8 +1,11 @@
 //! A `VirtualActorRef` is a value: grain methods take and return refs, keep them in their state
 //! and call them later; `ctx.this()` and `ctx.grain::<Other>(key)` make refs inside a turn, and a
-//! serialized ref carries only its key, resolved against the silo of the turn that reads it.
+//! serialized ref carries only its key, resolved against the silo of the turn that reads it, or
+//! against the silo or client that decodes the call or reply carrying it across the network.
 
+use grain_runtime::ClientConfig;
 use grain_runtime::prelude::*;
+use grain_runtime::testing::TestCluster;
 use grain_tests::{eventually_async, silo};
 
 /// Collects the messages delivered to it.
@@ -203,4 +206,130 @@ async fn a_serialized_ref_is_resolved_inside_a_turn() {
     );
     let error = outside.expect_err("resolved without a silo").to_string();
     assert!(error.contains("inside a grain turn"), "{error}");
+}
+
+/// Two clustered silos hosting every kind here, a client of them, and the key of a `Mailer`
+/// owned by silo 1 and of an `Inbox` owned by silo 0: calls between them cross the network.
+async fn two_silos() -> (TestCluster, Client, u64, String) {
+    let cluster = TestCluster::start(2, |_, silo| {
+        silo.register::<Inbox>()
+            .register::<Mailer>()
+            .register::<Topic>()
+            .register::<Subscriber>()
+    })
+    .await
+    .unwrap();
+    let seed = cluster.silo(0).address().unwrap().to_string();
+    let client = Client::connect_with(ClientConfig::new([seed]).cluster(cluster.cluster_name()))
+        .await
+        .unwrap();
+    let owned_by = |index: usize| Some(TestCluster::silo_name(index));
+    let mailer = (0u64..)
+        .find(|&key| client.owner_of::<Mailer>(key) == owned_by(1))
+        .unwrap();
+    let inbox = (0u64..)
+        .map(|n| format!("inbox-{n}"))
+        .find(|name| client.owner_of::<Inbox>(name.as_str()) == owned_by(0))
+        .unwrap();
+    (cluster, client, mailer, inbox)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ref_passed_to_a_grain_on_another_silo_is_callable_there() {
+    let (cluster, client, mailer, inbox) = two_silos().await;
+    let here = cluster.silo(0);
+    let sent = here
+        .grain::<Mailer>(mailer)
+        .send_to(here.grain::<Inbox>(inbox.as_str()), "over the wire".into())
+        .await;
+    assert_eq!(sent, Ok(1));
+    let from_client = client
+        .grain::<Mailer>(mailer)
+        .send_to(
+            client.grain::<Inbox>(inbox.as_str()),
+            "from a client".into(),
+        )
+        .await;
+    assert_eq!(from_client, Ok(2));
+    client
+        .grain::<Mailer>(mailer)
+        .tell()
+        .broadcast(vec![client.grain::<Inbox>(inbox.as_str())], "told".into())
+        .unwrap();
+    eventually_async("the broadcast to arrive", || async {
+        here.grain::<Inbox>(inbox.as_str())
+            .messages()
+            .await
+            .unwrap()
+            == ["over the wire", "from a client", "told"]
+    })
+    .await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ref_returned_from_another_silo_is_callable_by_the_caller() {
+    let (cluster, client, mailer, inbox) = two_silos().await;
+    let here = cluster.silo(0);
+    let found = here
+        .grain::<Mailer>(mailer)
+        .lookup(inbox.clone())
+        .await
+        .expect("a reply carrying a ref decodes on the calling silo");
+    assert_eq!(found, here.grain::<Inbox>(inbox.as_str()));
+    assert_eq!(found.deliver("local owner".into()).await, Ok(1));
+
+    let found = client
+        .grain::<Mailer>(mailer)
+        .lookup(inbox.clone())
+        .await
+        .expect("a reply carrying a ref decodes on the client");
+    assert_eq!(found.deliver("via the client".into()).await, Ok(2));
+    assert_eq!(
+        here.grain::<Inbox>(inbox.as_str())
+            .messages()
+            .await
+            .unwrap(),
+        ["local owner", "via the client"]
+    );
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_grain_on_one_silo_stores_refs_from_another_and_calls_them_back() {
+    let (cluster, client, _, _) = two_silos().await;
+    let owned_by = |index: usize| Some(TestCluster::silo_name(index));
+    let topic = (0u64..)
+        .map(|n| format!("topic-{n}"))
+        .find(|name| client.owner_of::<Topic>(name.as_str()) == owned_by(1))
+        .unwrap();
+    let subscribers: Vec<String> = (0u64..)
+        .map(|n| format!("subscriber-{n}"))
+        .filter(|name| client.owner_of::<Subscriber>(name.as_str()) == owned_by(0))
+        .take(2)
+        .collect();
+    for name in &subscribers {
+        client
+            .grain::<Subscriber>(name.as_str())
+            .join(topic.clone())
+            .await
+            .unwrap();
+    }
+    client
+        .grain::<Topic>(topic.as_str())
+        .publish("crossed twice".into())
+        .await
+        .unwrap();
+    for name in &subscribers {
+        eventually_async("the event to come back across", || async {
+            client
+                .grain::<Subscriber>(name.as_str())
+                .seen()
+                .await
+                .unwrap()
+                == ["crossed twice"]
+        })
+        .await;
+    }
+    cluster.shutdown().await;
 }

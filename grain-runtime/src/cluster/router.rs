@@ -20,6 +20,7 @@ use super::handoff::Handoff;
 use crate::call::{CallMeta, Fault};
 use crate::id::GrainId;
 use crate::membership::{ClusterView, SiloInfo};
+use crate::reference::RefHome;
 use crate::silo::SiloShared;
 use crate::transport::TransportSettings;
 use crate::transport::frame::RequestHead;
@@ -78,6 +79,16 @@ impl Router {
     /// The silo this router serves, while it exists.
     pub(crate) fn silo(&self) -> Option<Arc<SiloShared>> {
         self.silo.upgrade()
+    }
+
+    /// Where refs in the replies this router receives are resolved: its silo, or itself on a
+    /// client.
+    pub(crate) fn ref_home(self: &Arc<Self>) -> RefHome {
+        if self.silo.strong_count() > 0 {
+            RefHome::Silo(self.silo.clone())
+        } else {
+            RefHome::Client(Arc::clone(self))
+        }
     }
 
     /// This side's name in the cluster.
