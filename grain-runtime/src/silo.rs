@@ -301,7 +301,6 @@ impl Silo {
     }
 
     /// The silo's router, if it is a cluster member.
-    #[cfg(test)]
     pub(crate) fn router(&self) -> Option<&Arc<Router>> {
         self.cluster.as_ref().map(ClusterNode::router)
     }

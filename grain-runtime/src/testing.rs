@@ -141,7 +141,8 @@ impl TestCluster {
         }
     }
 
-    /// Waits until every running silo's view holds exactly the running silos, all active.
+    /// Waits until every running silo's view holds exactly the running silos, all active, and
+    /// every silo routes calls by that view.
     ///
     /// # Errors
     ///
@@ -150,20 +151,22 @@ impl TestCluster {
         let expected: BTreeSet<String> = self.running().into_iter().map(Self::silo_name).collect();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let views: Vec<_> = self
-                .silos
-                .iter()
-                .flatten()
-                .filter_map(Silo::cluster_view)
-                .collect();
-            let settled = views.iter().all(|view| {
-                view.members.len() == expected.len()
-                    && view
-                        .active()
-                        .map(|s| s.name.clone())
-                        .collect::<BTreeSet<_>>()
-                        == expected
+            let silos: Vec<&Silo> = self.silos.iter().flatten().collect();
+            let views: Vec<_> = silos.iter().filter_map(|s| s.cluster_view()).collect();
+            let routed = silos.iter().all(|silo| {
+                silo.cluster_view()
+                    .zip(silo.router())
+                    .is_some_and(|(view, router)| router.directory().version() == view.version)
             });
+            let settled = routed
+                && views.iter().all(|view| {
+                    view.members.len() == expected.len()
+                        && view
+                            .active()
+                            .map(|s| s.name.clone())
+                            .collect::<BTreeSet<_>>()
+                            == expected
+                });
             if settled {
                 return Ok(());
             }
