@@ -15,13 +15,14 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures::FutureExt as _;
-use tokio::sync::oneshot;
-use tokio::time::{Instant, Timeout};
+use tokio::time::{Instant, Sleep};
 
+use crate::deadlines::{self, Expire, WATCHED_FROM};
 use crate::error::{CallError, panic_message};
 use crate::grain::Grain;
 use crate::id::GrainId;
 use crate::reference::RefCore;
+use crate::reply_cell::{ReplyCell, ReplySender};
 use crate::silo::SiloShared;
 use crate::wire_call::{RemoteReply, ValueCodec};
 
@@ -105,7 +106,7 @@ pub struct Reply<T>(Slot<T>);
 
 enum Slot<T> {
     None,
-    Local(oneshot::Sender<Result<T, Fault>>),
+    Local(ReplySender<T>),
     Remote {
         sink: RemoteReply,
         codec: ValueCodec<T>,
@@ -118,9 +119,9 @@ impl<T: Send> Reply<T> {
         Self(Slot::None)
     }
 
-    fn channel() -> (Self, oneshot::Receiver<Result<T, Fault>>) {
-        let (tx, rx) = oneshot::channel();
-        (Self(Slot::Local(tx)), rx)
+    fn local() -> (Self, Arc<ReplyCell<T>>) {
+        let (cell, sender) = ReplyCell::new();
+        (Self(Slot::Local(sender)), cell)
     }
 
     /// Runs the method's future and sends its output. A panic is reported to the caller, then
@@ -143,9 +144,7 @@ impl<T: Send> Reply<T> {
     fn send(self, result: Result<T, Fault>) {
         match self.0 {
             Slot::None => {}
-            Slot::Local(tx) => {
-                let _ = tx.send(result);
-            }
+            Slot::Local(sender) => sender.send(result),
             Slot::Remote { sink, codec } => sink(result.and_then(|value| {
                 let mut bytes = Vec::new();
                 (codec.encode)(&value, &mut bytes)
@@ -171,7 +170,7 @@ impl<T: Send + 'static> Reply<T> {
     pub fn into_remote(self, codec: ValueCodec<T>) -> Option<RemoteReply> {
         match self.0 {
             Slot::None => None,
-            Slot::Local(tx) => Some(Box::new(move |result: Result<Vec<u8>, Fault>| {
+            Slot::Local(sender) => Some(Box::new(move |result: Result<Vec<u8>, Fault>| {
                 let decoded = result.and_then(|bytes| {
                     let (value, used) = (codec.decode)(&bytes).map_err(|e| {
                         Fault::Rejected(format!("the reply cannot be decoded: {e}"))
@@ -185,7 +184,7 @@ impl<T: Send + 'static> Reply<T> {
                         )))
                     }
                 });
-                let _ = tx.send(decoded);
+                sender.send(decoded);
             })),
             Slot::Remote { sink, .. } => Some(sink),
         }
@@ -377,7 +376,7 @@ fn describe_chain(waiting: &ChainLink, target: &GrainId, method: &'static str) -
 pub struct Ask<'a, G: Grain, R> {
     core: &'a RefCore<G>,
     call: G::Call,
-    rx: oneshot::Receiver<Result<R, Fault>>,
+    cell: Arc<ReplyCell<R>>,
     timeout: Option<Duration>,
 }
 
@@ -385,11 +384,11 @@ impl<'a, G: Grain, R: Send> Ask<'a, G, R> {
     /// Prepares an ask; `make` builds the message around its reply slot.
     #[doc(hidden)]
     pub fn new(core: &'a RefCore<G>, make: impl FnOnce(Reply<R>) -> G::Call) -> Self {
-        let (reply, rx) = Reply::channel();
+        let (reply, cell) = Reply::local();
         Self {
             core,
             call: make(reply),
-            rx,
+            cell,
             timeout: None,
         }
     }
@@ -401,7 +400,7 @@ impl<'a, G: Grain, R: Send> Ask<'a, G, R> {
     }
 }
 
-impl<'a, G: Grain, R: Send> IntoFuture for Ask<'a, G, R> {
+impl<'a, G: Grain, R: Send + 'static> IntoFuture for Ask<'a, G, R> {
     type Output = Result<R, CallError>;
     type IntoFuture = AskFuture<'a, G, R>;
 
@@ -412,9 +411,19 @@ impl<'a, G: Grain, R: Send> IntoFuture for Ask<'a, G, R> {
             .unwrap_or_else(|| self.core.default_ask_timeout());
         let deadline = Instant::now() + after;
         let state = match self.core.send(self.call, Some(deadline)) {
-            Ok(()) => AskState::Waiting {
-                reply: tokio::time::timeout_at(deadline, self.rx),
-            },
+            Ok(()) => {
+                let timer = if after >= WATCHED_FROM {
+                    let cell: Weak<dyn Expire> = Arc::downgrade(&self.cell) as _;
+                    deadlines::watch(deadline.into_std(), cell);
+                    None
+                } else {
+                    Some(Box::pin(tokio::time::sleep_until(deadline)))
+                };
+                AskState::Waiting {
+                    cell: self.cell,
+                    timer,
+                }
+            }
             Err(error) => AskState::Failed { error: Some(error) },
         };
         AskFuture {
@@ -426,61 +435,65 @@ impl<'a, G: Grain, R: Send> IntoFuture for Ask<'a, G, R> {
     }
 }
 
-pin_project_lite::pin_project! {
-    /// The future of an [`Ask`]: resolves to the method's return value or a [`CallError`].
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping it does not recall the message: a call already queued still runs, unless its
-    /// deadline passes first.
-    pub struct AskFuture<'a, G: Grain, R> {
-        core: &'a RefCore<G>,
-        method: &'static str,
-        after: Duration,
-        #[pin]
-        state: AskState<R>,
-    }
+/// The future of an [`Ask`]: resolves to the method's return value or a [`CallError`].
+///
+/// # Cancel safety
+///
+/// Dropping it does not recall the message: a call already queued still runs, unless its
+/// deadline passes first.
+pub struct AskFuture<'a, G: Grain, R> {
+    core: &'a RefCore<G>,
+    method: &'static str,
+    after: Duration,
+    state: AskState<R>,
 }
 
-pin_project_lite::pin_project! {
-    #[project = AskStateProj]
-    enum AskState<R> {
-        Waiting { #[pin] reply: Timeout<oneshot::Receiver<Result<R, Fault>>> },
-        Failed { error: Option<CallError> },
-    }
+enum AskState<R> {
+    /// Sent; the answer arrives in `cell`. Short deadlines have a tokio timer of their own,
+    /// long ones are watched by [`deadlines`].
+    Waiting {
+        cell: Arc<ReplyCell<R>>,
+        timer: Option<Pin<Box<Sleep>>>,
+    },
+    Failed {
+        error: Option<CallError>,
+    },
 }
 
 impl<G: Grain, R> Future for AskFuture<'_, G, R> {
     type Output = Result<R, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let this = self.get_mut();
         let grain = || this.core.id().clone();
-        match this.state.project() {
-            AskStateProj::Failed { error } => Poll::Ready(Err(error.take().unwrap_or_else(|| {
+        match &mut this.state {
+            AskState::Failed { error } => Poll::Ready(Err(error.take().unwrap_or_else(|| {
                 CallError::ShuttingDown {
                     grain: grain(),
                     method: this.method,
                 }
             }))),
-            AskStateProj::Waiting { reply } => match reply.poll(cx) {
-                Poll::Pending => Poll::Pending,
-                Poll::Ready(Ok(Ok(Ok(value)))) => Poll::Ready(Ok(value)),
-                Poll::Ready(Ok(Ok(Err(fault)))) => Poll::Ready(Err(fault.into_call_error(
-                    grain(),
-                    this.method,
-                    *this.after,
-                ))),
-                Poll::Ready(Ok(Err(_closed))) => Poll::Ready(Err(CallError::ShuttingDown {
-                    grain: grain(),
-                    method: this.method,
-                })),
-                Poll::Ready(Err(_elapsed)) => Poll::Ready(Err(CallError::Timeout {
-                    grain: grain(),
-                    method: this.method,
-                    after: *this.after,
-                })),
-            },
+            AskState::Waiting { cell, timer } => {
+                if let Poll::Ready(answer) = cell.poll_answer(cx) {
+                    return Poll::Ready(
+                        answer.map_err(|fault| {
+                            fault.into_call_error(grain(), this.method, this.after)
+                        }),
+                    );
+                }
+                let elapsed = timer
+                    .as_mut()
+                    .is_some_and(|timer| timer.as_mut().poll(cx).is_ready());
+                if elapsed {
+                    Poll::Ready(Err(CallError::Timeout {
+                        grain: grain(),
+                        method: this.method,
+                        after: this.after,
+                    }))
+                } else {
+                    Poll::Pending
+                }
+            }
         }
     }
 }

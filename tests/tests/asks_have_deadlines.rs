@@ -199,3 +199,75 @@ async fn a_dropped_ask_still_runs() {
     drop(held.bump().into_future());
     assert_eq!(held.bumps().await, Ok(1));
 }
+
+/// Deadlines of a second and more are kept by the runtime's deadline watchdog rather than by a
+/// tokio timer per ask; they must fire just as surely.
+const LONG: Duration = Duration::from_millis(1_200);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_deadline_fails_a_stuck_call_when_it_passes() {
+    let gate = Gate::closed();
+    let silo = start(LONG, &gate).await;
+    let held = silo.grain::<Held>("h");
+    let started = std::time::Instant::now();
+    let error = tokio::time::timeout(WAIT, held.hold())
+        .await
+        .expect("the ask gave up at its deadline")
+        .unwrap_err();
+    let waited = started.elapsed();
+    assert!(
+        matches!(error, CallError::Timeout { method: "hold", after, .. } if after == LONG),
+        "{error:?}"
+    );
+    assert!(waited >= LONG, "gave up early, after {waited:?}");
+    gate.open();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_answers_within_a_long_deadline_arrive_while_a_stuck_call_times_out() {
+    let (slow_gate, stuck_gate) = (Gate::closed(), Gate::closed());
+    let silo = silo()
+        .ask_timeout(LONG)
+        .register_with({
+            let (slow_gate, stuck_gate) = (slow_gate.clone(), stuck_gate.clone());
+            move |id| Held {
+                gate: if id.to_string().contains("stuck") {
+                    stuck_gate.clone()
+                } else {
+                    slow_gate.clone()
+                },
+                bumps: 0,
+            }
+        })
+        .start()
+        .await
+        .unwrap();
+    let stuck = tokio::spawn({
+        let stuck = silo.grain::<Held>("stuck");
+        async move { stuck.hold().await }
+    });
+    let slow: Vec<_> = (0..20u64)
+        .map(|n| {
+            let held = silo.grain::<Held>(n);
+            tokio::spawn(async move { held.hold_then_bump().await })
+        })
+        .collect();
+    slow_gate.wait_for_arrivals(20).await;
+    // Well past the watchdog's grace, well before the deadline.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    slow_gate.open();
+    for (n, ask) in slow.into_iter().enumerate() {
+        assert_eq!(ask.await.unwrap(), Ok(()), "slow ask {n}");
+        assert_eq!(silo.grain::<Held>(n as u64).bumps().await, Ok(1));
+    }
+    let error = tokio::time::timeout(WAIT, stuck)
+        .await
+        .expect("the stuck ask gave up at its deadline")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(error, CallError::Timeout { method: "hold", .. }),
+        "{error:?}"
+    );
+    stuck_gate.open();
+}
