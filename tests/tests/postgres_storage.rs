@@ -2,6 +2,7 @@
 //! brings: many silos migrating one schema at once, an unreachable server, a bad configuration.
 //! The conformance tests need `GRAIN_POSTGRES_URL` (see `grain_tests::postgres`).
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -348,25 +349,35 @@ struct Relay {
     port: u16,
     upstream: String,
     serving: Option<tokio::task::JoinHandle<()>>,
+    connections: Arc<Mutex<Relayed>>,
 }
+
+/// The relay's connections, each copying both ways until one side closes.
+type Relayed = tokio::task::JoinSet<std::io::Result<(u64, u64)>>;
 
 impl Relay {
     async fn start(upstream: String) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let serving = Some(tokio::spawn(Self::serve(listener, upstream.clone())));
-        Self {
+        let mut relay = Self {
             port,
             upstream,
-            serving,
-        }
+            serving: None,
+            connections: Arc::default(),
+        };
+        relay.serve(listener);
+        relay
     }
 
-    /// Closes the port and every relayed connection.
-    fn stop(&mut self) {
+    /// Closes the port and every relayed connection, and returns once nothing more can reach
+    /// the server through them.
+    async fn stop(&mut self) {
         if let Some(serving) = self.serving.take() {
             serving.abort();
+            let _ = serving.await;
         }
+        let mut connections = std::mem::take(&mut *self.connections.lock().unwrap());
+        connections.shutdown().await;
     }
 
     /// Listens on the same port again.
@@ -374,24 +385,28 @@ impl Relay {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
             .await
             .expect("listening on the relay's port again");
-        self.serving = Some(tokio::spawn(Self::serve(listener, self.upstream.clone())));
+        self.serve(listener);
     }
 
-    async fn serve(listener: tokio::net::TcpListener, upstream: String) {
-        let mut connections = tokio::task::JoinSet::new();
-        while let Ok((mut inbound, _)) = listener.accept().await {
-            let upstream = upstream.clone();
-            connections.spawn(async move {
-                let mut outbound = tokio::net::TcpStream::connect(upstream).await?;
-                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await
-            });
-        }
+    fn serve(&mut self, listener: tokio::net::TcpListener) {
+        let (upstream, connections) = (self.upstream.clone(), Arc::clone(&self.connections));
+        self.serving = Some(tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                connections.lock().unwrap().spawn(async move {
+                    let mut outbound = tokio::net::TcpStream::connect(upstream).await?;
+                    tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await
+                });
+            }
+        }));
     }
 }
 
 impl Drop for Relay {
     fn drop(&mut self) {
-        self.stop();
+        if let Some(serving) = self.serving.take() {
+            serving.abort();
+        }
     }
 }
 
@@ -436,7 +451,7 @@ async fn the_store_carries_on_after_the_server_restarts() {
                     .unwrap();
             }
 
-            relay.stop();
+            relay.stop().await;
             let started = Instant::now();
             let error = journal
                 .append(&grain, 4, vec![b"lost".to_vec()])
