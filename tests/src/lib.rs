@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use grain_runtime::{Silo, SiloBuilder};
+use grain_runtime::testing::TestCluster;
+use grain_runtime::{Grain, GrainKey, Silo, SiloBuilder};
 use tokio::sync::watch;
 
 /// How long a test waits for something that should happen promptly before it fails.
@@ -27,6 +28,19 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 /// How often [`eventually`] re-checks its condition.
 const POLL: Duration = Duration::from_millis(2);
+
+/// The running silos of `cluster` on which grain `key` of kind `G` is active.
+pub fn active_on<G: Grain>(cluster: &TestCluster, key: impl Into<GrainKey> + Clone) -> Vec<usize> {
+    cluster
+        .running()
+        .into_iter()
+        .filter(|&i| {
+            let silo: &Silo = cluster.silo(i);
+            silo.activation_stats(&silo.grain::<G>(key.clone()))
+                .is_some()
+        })
+        .collect()
+}
 
 /// A silo builder with settings suited to tests: asks and shutdown give up after ten seconds
 /// instead of thirty, so a broken test fails instead of hanging the suite.

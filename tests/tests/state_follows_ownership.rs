@@ -9,6 +9,7 @@ use std::time::Duration;
 use grain_runtime::prelude::*;
 use grain_runtime::testing::TestCluster;
 use grain_runtime::{CallError, Silo, Storage};
+use grain_tests::active_on;
 use serde::{Deserialize, Serialize};
 
 /// A counter saved whole after every change.
@@ -76,22 +77,10 @@ async fn get(cluster: &TestCluster, via: usize, key: u64) -> u64 {
     panic!("still unavailable after 100 tries")
 }
 
-/// The running silos on which counter `key` is active.
-fn active_on(cluster: &TestCluster, key: u64) -> Vec<usize> {
-    cluster
-        .running()
-        .into_iter()
-        .filter(|&i| {
-            let silo: &Silo = cluster.silo(i);
-            silo.activation_stats(&silo.grain::<Counter>(key)).is_some()
-        })
-        .collect()
-}
-
 /// The counters active on silo `index` and no other.
 fn active_only_on(cluster: &TestCluster, index: usize) -> Vec<u64> {
     (0..GRAINS)
-        .filter(|&k| active_on(cluster, k) == [index])
+        .filter(|&k| active_on::<Counter>(cluster, k) == [index])
         .collect()
 }
 
@@ -107,7 +96,7 @@ async fn state_moves_to_a_silo_that_joins() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     for key in 0..GRAINS {
         assert!(
-            active_on(&cluster, key).len() <= 1,
+            active_on::<Counter>(&cluster, key).len() <= 1,
             "counter {key} has two activations"
         );
     }

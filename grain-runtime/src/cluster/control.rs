@@ -10,10 +10,9 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 
 use super::Router;
-use super::handoff::{FetchRequest, Handoff};
+use super::handoff::FetchRequest;
 use crate::call::Fault;
 use crate::id::{GrainId, GrainKind};
-use crate::persistence::custody::GrainState;
 use crate::placement::grain_point;
 use crate::transport::frame::RequestHead;
 use crate::transport::wire;
@@ -22,8 +21,10 @@ use crate::transport::wire;
 pub(crate) const FETCH: &str = "$fetch";
 /// Tells the lender that the borrower's import is durable; the payload names the borrower.
 pub(crate) const RELEASE: &str = "$release";
-/// Pushes a grain's state to its new owner; the payload is the [`GrainState`].
+/// Pushes a piece of a grain's state to its new owner; the payload is the piece.
 pub(crate) const ACCEPT: &str = "$accept";
+/// Asks the lender of a grain's state for its next piece; the payload is the offset.
+pub(crate) const PIECE: &str = "$piece";
 /// Asks a silo for its cluster view.
 pub(crate) const VIEW: &str = "$view";
 /// An operator gives up the state held by a down silo; the payload names it.
@@ -109,13 +110,18 @@ impl Router {
             }
             RELEASE => {
                 let (by, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
-                Handoff::release(self, &grain, &by).await?;
+                self.handoff().release(self, &grain, &by).await?;
                 wire::encode_into(&(), &mut out).map_err(rejected)?;
             }
             ACCEPT => {
-                let (state, _): (GrainState, _) = wire::decode_prefix(payload).map_err(rejected)?;
-                self.handoff().accept(self, grain, state).await?;
+                let (piece, _) = wire::decode_prefix(payload).map_err(rejected)?;
+                self.handoff().accept(self, grain, piece).await?;
                 wire::encode_into(&(), &mut out).map_err(rejected)?;
+            }
+            PIECE => {
+                let (offset, _): (u64, _) = wire::decode_prefix(payload).map_err(rejected)?;
+                let piece = self.handoff().lent_piece(self, &grain, offset)?;
+                wire::encode_into(&piece, &mut out).map_err(rejected)?;
             }
             VIEW => {
                 wire::encode_into(&*self.handoff().view(), &mut out).map_err(rejected)?;

@@ -2,8 +2,8 @@
 //!
 //! A silo activating a durable grain it holds no state for asks every other live member for it
 //! (`$fetch`). The member holding it deactivates its activation, marks its copy as lent and
-//! sends it; the new owner imports it durably and tells the lender to delete its copy
-//! (`$release`). A silo leaving gracefully pushes the state it holds to the grains' new owners
+//! sends it, in pieces that each fit in a frame (see [`transfer`]); the new owner imports it
+//! durably and tells the lender to delete its copy (`$release`). A silo leaving gracefully pushes the state it holds to the grains' new owners
 //! (`$accept`) before it says [`HandedOff`](crate::membership::SiloStatus::HandedOff). A member
 //! that vanishes without saying so may have taken state with it ([`Knowledge`]): while it is
 //! down, a grain whose state no live member holds is unavailable rather than activated empty,
@@ -23,8 +23,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 mod knowledge;
+mod transfer;
 
 pub(crate) use knowledge::Knowledge;
+use transfer::{Piece, Transfers};
 
 use super::Router;
 use super::control::{ACCEPT, FETCH, RELEASE};
@@ -51,8 +53,9 @@ const BUSY_WAIT: Duration = Duration::from_secs(2);
 /// A member's answer to [`FETCH`].
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum Fetched {
-    /// The state, now lent to the asking silo.
-    Held(GrainState),
+    /// The first piece of the state, now lent to the asking silo; it reads the others with
+    /// `$piece`.
+    Held(Piece),
     /// This member holds nothing for the grain. It says which members it knows and which
     /// silos it considers down, so that an asker whose view is behind does not conclude that
     /// nobody holds the state.
@@ -90,6 +93,8 @@ pub(crate) struct Handoff {
     custody: Mutex<Knowledge>,
     /// This silo's own knowledge, as it must be published in gossip.
     published: watch::Sender<Knowledge>,
+    /// States crossing to or from this silo in pieces.
+    transfers: Transfers,
 }
 
 impl Handoff {
@@ -304,8 +309,9 @@ impl Handoff {
         grain: &GrainId,
         custody: &Arc<dyn Custody>,
         lender: &SiloInfo,
-        state: GrainState,
+        first: Piece,
     ) -> Result<(), Fault> {
+        let state = transfer::receive(router, lender.address, grain, first).await?;
         custody.import(grain, state).await.map_err(unavailable)?;
         tracing::debug!(%grain, from = %lender.name, "took the grain's state");
         if let Err(reason) = router
@@ -363,7 +369,7 @@ impl Handoff {
                 .await
                 .map_err(unavailable)?;
             tracing::debug!(%grain, to = %request.from, "lent the grain's state");
-            return Ok(Fetched::Held(state));
+            return self.lent(router, grain, &state);
         }
         let Some(state) = custody.export_lent(grain).await.map_err(unavailable)? else {
             return Ok(self.not_here());
@@ -378,11 +384,34 @@ impl Handoff {
             .await
             .map_err(unavailable)?;
         tracing::warn!(%grain, to = %request.from, "gave an orphaned lent copy to the silo that asked");
-        Ok(Fetched::Held(state))
+        self.lent(router, grain, &state)
+    }
+
+    /// The answer that hands lent `state` over, in pieces if it needs several.
+    fn lent(&self, router: &Router, grain: &GrainId, state: &GrainState) -> Result<Fetched, Fault> {
+        let size = transfer::piece_size(router.max_frame());
+        self.transfers.lend(grain, state, size).map(Fetched::Held)
+    }
+
+    /// Answers [`PIECE`]: the piece at `offset` of the state lent from here.
+    pub(super) fn lent_piece(
+        &self,
+        router: &Router,
+        grain: &GrainId,
+        offset: u64,
+    ) -> Result<Piece, Fault> {
+        let size = transfer::piece_size(router.max_frame());
+        self.transfers.lent_piece(grain, offset, size)
     }
 
     /// Answers [`RELEASE`] from silo `by`: deletes the copy lent to it.
-    pub(super) async fn release(router: &Router, grain: &GrainId, by: &str) -> Result<(), Fault> {
+    pub(super) async fn release(
+        &self,
+        router: &Router,
+        grain: &GrainId,
+        by: &str,
+    ) -> Result<(), Fault> {
+        self.transfers.released(grain);
         let Some(custody) = router.silo().as_deref().and_then(local_custody) else {
             return Ok(());
         };
@@ -398,12 +427,13 @@ impl Handoff {
         Ok(())
     }
 
-    /// Answers [`ACCEPT`]: stores state pushed by a silo that is leaving.
+    /// Answers [`ACCEPT`]: takes a piece of state pushed by a silo that is leaving, and stores
+    /// the state once its last piece is in.
     pub(super) async fn accept(
         &self,
         router: &Router,
         grain: GrainId,
-        state: GrainState,
+        piece: Piece,
     ) -> Result<(), Fault> {
         if self.moving.contains(&grain) {
             return Err(Fault::Unavailable(format!(
@@ -417,6 +447,9 @@ impl Handoff {
             .ok_or_else(|| {
                 Fault::Rejected(format!("silo {} keeps no grain state", router.name()))
             })?;
+        let Some(state) = self.transfers.arrive(&grain, piece)? else {
+            return Ok(());
+        };
         let held = custody.export(&grain).await.map_err(unavailable)?;
         if held.is_some() {
             let reason = format!("silo {} already holds state for {grain}", router.name());
@@ -464,16 +497,16 @@ impl Handoff {
         let Some(state) = custody.export(grain).await.map_err(|e| e.to_string())? else {
             return Ok(());
         };
+        let size = transfer::piece_size(router.max_frame());
+        let pieces = transfer::pieces(grain, &state, size).map_err(|f| format!("{f:?}"))?;
+        drop(state);
         custody
             .lend(grain, &owner.name)
             .await
             .map_err(|e| e.to_string())?;
         let mut attempts = 0;
         loop {
-            match router
-                .control::<()>(owner.address, grain, ACCEPT, &state)
-                .await
-            {
+            match push_pieces(router, owner.address, grain, &pieces).await {
                 Ok(()) => break,
                 Err(reason) if attempts < 20 => {
                     attempts += 1;
@@ -490,6 +523,19 @@ impl Handoff {
         }
         custody.remove(grain).await.map_err(|e| e.to_string())
     }
+}
+
+/// Sends every piece of a grain's state to the silo at `to`, in order.
+async fn push_pieces(
+    router: &Router,
+    to: std::net::SocketAddr,
+    grain: &GrainId,
+    pieces: &[Piece],
+) -> Result<(), String> {
+    for piece in pieces {
+        router.control::<()>(to, grain, ACCEPT, piece).await?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

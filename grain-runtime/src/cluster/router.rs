@@ -96,6 +96,11 @@ impl Router {
         &self.name
     }
 
+    /// The largest frame this side sends or accepts.
+    pub(crate) fn max_frame(&self) -> usize {
+        self.peers.max_frame()
+    }
+
     /// The default deadline of asks.
     pub(crate) fn ask_timeout(&self) -> Duration {
         self.ask_timeout

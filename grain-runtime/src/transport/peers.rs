@@ -51,6 +51,11 @@ impl Peers {
         }
     }
 
+    /// The largest frame this side sends or accepts.
+    pub(crate) fn max_frame(&self) -> usize {
+        self.settings.max_frame
+    }
+
     /// A link to `addr` for calls that hash to `lane`, or why the peer cannot be reached now.
     pub(crate) fn link(&self, addr: SocketAddr, lane: u64) -> Result<Arc<Link>, String> {
         let peer = match self.peers.get(&addr) {

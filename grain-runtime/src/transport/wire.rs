@@ -41,3 +41,19 @@ pub(crate) fn decode_prefix<T: serde::de::DeserializeOwned>(
     bincode::serde::decode_from_slice(bytes, CONFIG)
         .map_err(|e| WireError(format!("cannot decode: {e}")))
 }
+
+/// Decodes one value that is the whole of `bytes`, with no limit on its size: for grain state
+/// assembled from pieces, which may exceed the limit of a single call. Memory still follows
+/// the input's length, since serde pre-allocates at most about a megabyte per container
+/// whatever its length prefix claims.
+pub(crate) fn decode_whole<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, WireError> {
+    let (value, used) = bincode::serde::decode_from_slice(bytes, bincode::config::standard())
+        .map_err(|e| WireError(format!("cannot decode: {e}")))?;
+    if used != bytes.len() {
+        return Err(WireError(format!(
+            "cannot decode: {} bytes left over after the value",
+            bytes.len() - used
+        )));
+    }
+    Ok(value)
+}
