@@ -151,27 +151,27 @@ impl TestCluster {
         let expected: BTreeSet<String> = self.running().into_iter().map(Self::silo_name).collect();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let silos: Vec<&Silo> = self.silos.iter().flatten().collect();
-            let views: Vec<_> = silos.iter().filter_map(|s| s.cluster_view()).collect();
-            let routed = silos.iter().all(|silo| {
-                silo.cluster_view()
-                    .zip(silo.router())
-                    .is_some_and(|(view, router)| router.directory().version() == view.version)
+            let views: Vec<_> = self
+                .silos
+                .iter()
+                .flatten()
+                .filter_map(|silo| Some((silo, silo.cluster_view()?)))
+                .collect();
+            let settled = views.iter().all(|(silo, view)| {
+                silo.router()
+                    .is_some_and(|router| router.directory().version() == view.version)
+                    && view.members.len() == expected.len()
+                    && view
+                        .active()
+                        .map(|s| s.name.clone())
+                        .collect::<BTreeSet<_>>()
+                        == expected
             });
-            let settled = routed
-                && views.iter().all(|view| {
-                    view.members.len() == expected.len()
-                        && view
-                            .active()
-                            .map(|s| s.name.clone())
-                            .collect::<BTreeSet<_>>()
-                            == expected
-                });
             if settled {
                 return Ok(());
             }
             if tokio::time::Instant::now() >= deadline {
-                let shown: Vec<String> = views.iter().map(ToString::to_string).collect();
+                let shown: Vec<String> = views.iter().map(|(_, view)| view.to_string()).collect();
                 return Err(SiloError::Membership(format!(
                     "the views did not settle on {expected:?} within 20 s: {}",
                     shown.join("; ")

@@ -3,8 +3,8 @@
 //! A silo activating a durable grain it holds no state for asks every other live member for it
 //! (`$fetch`). The member holding it deactivates its activation, marks its copy as lent and
 //! sends it, in pieces that each fit in a frame (see [`transfer`]); the new owner imports it
-//! durably and tells the lender to delete its copy (`$release`). A silo leaving gracefully pushes the state it holds to the grains' new owners
-//! (`$accept`) before it says [`HandedOff`](crate::membership::SiloStatus::HandedOff). A member
+//! durably and tells the lender to delete its copy (`$release`). A silo leaving gracefully
+//! pushes the state it holds to the grains' new owners (`$accept`) before it says [`HandedOff`](crate::membership::SiloStatus::HandedOff). A member
 //! that vanishes without saying so may have taken state with it ([`Knowledge`]): while it is
 //! down, a grain whose state no live member holds is unavailable rather than activated empty,
 //! until the member returns or an operator marks it lost.

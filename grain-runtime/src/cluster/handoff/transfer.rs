@@ -64,9 +64,61 @@ impl Piece {
 
 /// An encoded state, whole (being sent) or growing (being received).
 struct Staged {
+    total: u64,
     crc: u32,
     bytes: Vec<u8>,
     touched: Instant,
+}
+
+impl Staged {
+    /// A whole encoding, kept to be read in pieces.
+    fn whole(bytes: Vec<u8>, crc: u32) -> Self {
+        Self {
+            total: bytes.len() as u64,
+            crc,
+            bytes,
+            touched: Instant::now(),
+        }
+    }
+
+    /// An empty encoding of the state that `first` begins; pieces go in with [`add`](Self::add).
+    fn begun_by(first: &Piece) -> Self {
+        let capacity = usize::try_from(first.total).unwrap_or(0).min(1 << 30);
+        Self {
+            total: first.total,
+            crc: first.crc,
+            bytes: Vec::with_capacity(capacity),
+            touched: Instant::now(),
+        }
+    }
+
+    /// Adds `piece`, which must continue this encoding where it ends; returns whether the
+    /// encoding is complete.
+    fn add(&mut self, grain: &GrainId, piece: &Piece) -> Result<bool, Fault> {
+        let follows = piece.crc == self.crc
+            && piece.total == self.total
+            && piece.offset == self.bytes.len() as u64;
+        if !follows {
+            return Err(rejected(
+                grain,
+                format!(
+                    "{piece:?} does not follow the {} bytes received",
+                    self.bytes.len()
+                ),
+            ));
+        }
+        self.bytes.extend_from_slice(&piece.bytes);
+        self.touched = Instant::now();
+        Ok(piece.is_last())
+    }
+
+    /// The state, once every piece is in and they match their checksum.
+    fn decode(&self, grain: &GrainId) -> Result<GrainState, Fault> {
+        if crc32fast::hash(&self.bytes) != self.crc {
+            return Err(rejected(grain, "its pieces do not match their checksum"));
+        }
+        wire::decode_whole(&self.bytes).map_err(|e| rejected(grain, e))
+    }
 }
 
 /// The states this silo is sending and receiving in pieces, by grain.
@@ -109,14 +161,6 @@ fn cut(bytes: &[u8], crc: u32, offset: u64, size: usize) -> Piece {
     }
 }
 
-/// Decodes a state whose pieces have all arrived, after checking them against their checksum.
-fn decode(grain: &GrainId, bytes: &[u8], crc: u32) -> Result<GrainState, Fault> {
-    if crc32fast::hash(bytes) != crc {
-        return Err(rejected(grain, "its pieces do not match their checksum"));
-    }
-    wire::decode_whole(bytes).map_err(|e| rejected(grain, e))
-}
-
 impl Transfers {
     /// The first piece of `state`, which this silo has just lent; the rest are kept for
     /// [`lent_piece`](Self::lent_piece) if there are more.
@@ -130,15 +174,7 @@ impl Transfers {
         let first = cut(&bytes, crc, 0, size);
         self.forget_abandoned();
         if !first.is_last() {
-            let touched = Instant::now();
-            self.lent.insert(
-                grain.clone(),
-                Staged {
-                    crc,
-                    bytes,
-                    touched,
-                },
-            );
+            self.lent.insert(grain.clone(), Staged::whole(bytes, crc));
         }
         Ok(first)
     }
@@ -171,48 +207,40 @@ impl Transfers {
         grain: &GrainId,
         piece: Piece,
     ) -> Result<Option<GrainState>, Fault> {
-        if piece.offset == 0 && piece.is_last() {
-            return decode(grain, &piece.bytes, piece.crc).map(Some);
-        }
         if piece.offset == 0 {
             self.forget_abandoned();
-            let bytes = Vec::with_capacity(usize::try_from(piece.total).unwrap_or(0).min(1 << 30));
-            let touched = Instant::now();
-            self.arriving.insert(
-                grain.clone(),
-                Staged {
-                    crc: piece.crc,
-                    bytes,
-                    touched,
-                },
-            );
-        }
-        let mut staged = self.arriving.get_mut(grain).ok_or_else(|| {
-            rejected(
-                grain,
-                format!("{piece:?} arrived with no transfer under way"),
-            )
-        })?;
-        if staged.crc != piece.crc || staged.bytes.len() as u64 != piece.offset {
-            let have = staged.bytes.len();
-            drop(staged);
-            self.arriving.remove(grain);
-            return Err(rejected(
-                grain,
-                format!("{piece:?} does not follow the {have} bytes received"),
-            ));
-        }
-        staged.bytes.extend_from_slice(&piece.bytes);
-        staged.touched = Instant::now();
-        if !piece.is_last() {
+            let mut staged = Staged::begun_by(&piece);
+            if staged.add(grain, &piece)? {
+                self.arriving.remove(grain);
+                return staged.decode(grain).map(Some);
+            }
+            self.arriving.insert(grain.clone(), staged);
             return Ok(None);
         }
-        drop(staged);
-        let (_, staged) = self
+        let added = self
             .arriving
-            .remove(grain)
-            .ok_or_else(|| rejected(grain, "the transfer was dropped"))?;
-        decode(grain, &staged.bytes, staged.crc).map(Some)
+            .get_mut(grain)
+            .ok_or_else(|| {
+                rejected(
+                    grain,
+                    format!("{piece:?} arrived with no transfer under way"),
+                )
+            })?
+            .add(grain, &piece);
+        match added {
+            Ok(false) => Ok(None),
+            Ok(true) => {
+                let (_, staged) = self
+                    .arriving
+                    .remove(grain)
+                    .ok_or_else(|| rejected(grain, "the transfer was dropped"))?;
+                staged.decode(grain).map(Some)
+            }
+            Err(fault) => {
+                self.arriving.remove(grain);
+                Err(fault)
+            }
+        }
     }
 
     fn forget_abandoned(&self) {
@@ -232,28 +260,14 @@ pub(crate) async fn receive(
     if first.offset != 0 {
         return Err(rejected(grain, format!("the first {first:?} is not at 0")));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(first.total).unwrap_or(0).min(1 << 30));
-    let (total, crc) = (first.total, first.crc);
+    let mut staged = Staged::begun_by(&first);
     let mut piece = first;
-    loop {
-        if piece.crc != crc || piece.total != total || piece.offset != bytes.len() as u64 {
-            return Err(rejected(
-                grain,
-                format!(
-                    "{piece:?} does not follow the {} bytes received",
-                    bytes.len()
-                ),
-            ));
-        }
-        bytes.extend_from_slice(&piece.bytes);
-        if piece.is_last() {
-            return decode(grain, &bytes, crc);
-        }
+    while !staged.add(grain, &piece)? {
         if piece.bytes.is_empty() {
             return Err(rejected(grain, format!("an empty {piece:?}")));
         }
         piece = router
-            .control::<Piece>(lender, grain, PIECE, &(bytes.len() as u64))
+            .control::<Piece>(lender, grain, PIECE, &(staged.bytes.len() as u64))
             .await
             .map_err(|reason| {
                 Fault::Unavailable(format!(
@@ -261,6 +275,7 @@ pub(crate) async fn receive(
                 ))
             })?;
     }
+    staged.decode(grain)
 }
 
 /// The pieces of `state` to push to its new owner.
