@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use grain_runtime::testing::TestCluster;
-use grain_runtime::{Grain, GrainKey, Silo, SiloBuilder};
+use grain_runtime::{CallError, Grain, GrainKey, Silo, SiloBuilder};
 use tokio::sync::watch;
 
 /// How long a test waits for something that should happen promptly before it fails.
@@ -28,6 +28,24 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 /// How often [`eventually`] re-checks its condition.
 const POLL: Duration = Duration::from_millis(2);
+
+/// The answer of `call`, made again `pause` apart while it fails as unavailable (the cluster
+/// is settling), at most `tries` times. Panics, naming `what`, on any other error or if it
+/// stays unavailable.
+pub async fn once_available<T, F, Fut>(what: &str, tries: usize, pause: Duration, mut call: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, CallError>>,
+{
+    for _ in 0..tries {
+        match call().await {
+            Ok(value) => return value,
+            Err(CallError::Unavailable { .. }) => tokio::time::sleep(pause).await,
+            Err(other) => panic!("{what} failed: {other}"),
+        }
+    }
+    panic!("{what} still unavailable after {tries} tries")
+}
 
 /// The running silos of `cluster` on which grain `key` of kind `G` is active.
 pub fn active_on<G: Grain>(cluster: &TestCluster, key: impl Into<GrainKey> + Clone) -> Vec<usize> {

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use grain_runtime::prelude::*;
 use grain_runtime::testing::TestCluster;
-use grain_runtime::{CallError, ClientConfig, Storage};
+use grain_runtime::{ClientConfig, Storage};
+use grain_tests::once_available;
 use serde::{Deserialize, Serialize};
 
 /// What a counter journals.
@@ -96,17 +97,11 @@ async fn caller(
 }
 
 async fn count(cluster: &TestCluster, counter: u64) -> u64 {
-    for _ in 0..300 {
+    once_available("counting", 300, Duration::from_millis(20), || async {
         let via = cluster.running()[0];
-        match cluster.silo(via).grain::<Counter>(counter).count().await {
-            Ok(count) => return count,
-            Err(CallError::Unavailable { .. }) => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
-            Err(other) => panic!("counting {counter}: {other}"),
-        }
-    }
-    panic!("counter {counter} stayed unavailable")
+        cluster.silo(via).grain::<Counter>(counter).count().await
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

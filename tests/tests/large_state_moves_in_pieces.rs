@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use grain_runtime::Storage;
 use grain_runtime::prelude::*;
 use grain_runtime::testing::TestCluster;
-use grain_runtime::{CallError, Storage};
-use grain_tests::active_on;
+use grain_tests::{active_on, once_available};
 use serde::{Deserialize, Serialize};
 
 /// Bytes saved whole on every change.
@@ -52,22 +52,14 @@ impl Blob {
 
 /// Reads blob `key` through silo `via`, waiting while the cluster settles.
 async fn summary_via(cluster: &TestCluster, via: usize, key: u64) -> (u64, u64) {
-    for _ in 0..100 {
-        match cluster
-            .silo(via)
-            .grain::<Blob>(key)
-            .summary()
-            .timeout(Duration::from_secs(30))
-            .await
-        {
-            Ok(summary) => return summary,
-            Err(CallError::Unavailable { .. }) => {
-                tokio::time::sleep(Duration::from_millis(50)).await
-            }
-            Err(other) => panic!("reading blob {key} failed: {other}"),
-        }
-    }
-    panic!("blob {key} still unavailable after 100 tries")
+    let blob = cluster.silo(via).grain::<Blob>(key);
+    once_available(
+        "reading the blob",
+        100,
+        Duration::from_millis(50),
+        || async { blob.summary().timeout(Duration::from_secs(30)).await },
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use grain_runtime::prelude::*;
 use grain_runtime::testing::TestCluster;
 use grain_runtime::{CallError, Silo, Storage};
-use grain_tests::active_on;
+use grain_tests::{active_on, once_available};
 use serde::{Deserialize, Serialize};
 
 /// A counter saved whole after every change.
@@ -65,16 +65,14 @@ async fn check(cluster: &TestCluster, via: usize) {
 /// Reads counter `key` through silo `via`, retrying while it is unavailable as the cluster
 /// settles.
 async fn get(cluster: &TestCluster, via: usize, key: u64) -> u64 {
-    for _ in 0..100 {
-        match cluster.silo(via).grain::<Counter>(key).get().await {
-            Ok(value) => return value,
-            Err(CallError::Unavailable { .. }) => {
-                tokio::time::sleep(Duration::from_millis(20)).await
-            }
-            Err(other) => panic!("call failed: {other}"),
-        }
-    }
-    panic!("still unavailable after 100 tries")
+    let counter = cluster.silo(via).grain::<Counter>(key);
+    once_available(
+        "reading a counter",
+        100,
+        Duration::from_millis(20),
+        || async { counter.get().await },
+    )
+    .await
 }
 
 /// The counters active on silo `index` and no other.
