@@ -5,6 +5,7 @@ mod config;
 mod control;
 mod directory;
 mod handoff;
+mod owners;
 mod router;
 
 pub use config::ClusterConfig;

@@ -251,7 +251,11 @@ impl Silo {
 
     /// The silo's counters, in total and per grain kind.
     pub fn stats(&self) -> SiloStats {
-        SiloStats::sum(self.shared.catalogs.iter().map(|c| c.stats()).collect())
+        let forwarded = self.router().map_or(0, |router| router.forwarded());
+        SiloStats::sum(
+            self.shared.catalogs.iter().map(|c| c.stats()).collect(),
+            forwarded,
+        )
     }
 
     /// Figures of the grain's activation, or `None` if it is not active on this silo.

@@ -64,12 +64,15 @@ pub struct SiloStats {
     pub expired: u64,
     /// Calls refused because a mailbox was full.
     pub mailbox_full: u64,
+    /// Calls that reached this silo for a grain another silo owns (the caller's view lagged)
+    /// and were forwarded to the owner.
+    pub forwarded: u64,
     /// The same counters per grain kind.
     pub kinds: Vec<KindStats>,
 }
 
 impl SiloStats {
-    pub(crate) fn sum(kinds: Vec<KindStats>) -> Self {
+    pub(crate) fn sum(kinds: Vec<KindStats>, forwarded: u64) -> Self {
         let mut total = SiloStats {
             live_activations: 0,
             activations: 0,
@@ -78,6 +81,7 @@ impl SiloStats {
             panics: 0,
             expired: 0,
             mailbox_full: 0,
+            forwarded: 0,
             kinds: Vec::new(),
         };
         for kind in &kinds {
@@ -89,6 +93,7 @@ impl SiloStats {
             total.expired += kind.expired;
             total.mailbox_full += kind.mailbox_full;
         }
+        total.forwarded = forwarded;
         total.kinds = kinds;
         total
     }

@@ -13,6 +13,7 @@ pub mod durable;
 pub mod journal_writer;
 pub mod postgres;
 pub mod storage_conformance;
+pub mod visits;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -7,22 +7,7 @@ use std::time::Duration;
 use grain_runtime::prelude::*;
 use grain_runtime::testing::TestCluster;
 use grain_runtime::{ClientConfig, SiloError};
-
-/// Counts the calls it got and says which silo it runs on.
-#[grain]
-#[derive(Default)]
-pub struct Visits {
-    count: u64,
-}
-
-#[grain]
-impl Visits {
-    /// Counts a visit; returns the count.
-    pub async fn visit(&mut self) -> u64 {
-        self.count += 1;
-        self.count
-    }
-}
+use grain_tests::visits::Visits;
 
 const GRAINS: u64 = 600;
 

@@ -220,10 +220,9 @@ impl<G: Grain> Catalog<G> {
                 continue;
             }
             match router.destination(grain) {
-                Destination::There { owner, lane } => {
+                Destination::There { .. } => {
                     let (call, meta) = (envelope.call, envelope.meta);
-                    if let Err(unrouted) =
-                        send_remote::<G>(router, grain, &owner, lane, call, &meta)
+                    if let Err(unrouted) = send_remote::<G>(router, grain, call, &meta)
                         && let Some(reply) = unrouted.reply
                     {
                         reply(Err(unrouted.fault));

@@ -41,6 +41,11 @@ impl Directory {
         self.version
     }
 
+    /// Whether `other` places grains on the same silos as this directory, whatever its version.
+    pub(crate) fn same_owners(&self, other: &Directory) -> bool {
+        self.ring.members() == other.ring.members()
+    }
+
     /// The ring position of `grain` and the silo owning it, `None` while no silo is active.
     pub(crate) fn place(&self, grain: &GrainId) -> (u64, Option<&Member>) {
         let point = grain_point(grain);

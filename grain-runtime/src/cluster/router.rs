@@ -6,8 +6,12 @@
 //! was already forwarded and still lands on a non-owner is answered with [`Fault::Refused`]
 //! rather than run, since running it there could create a second activation; the caller sends
 //! it again once the views have had time to settle.
+//!
+//! The reply to a forwarded call names the owner, and the caller sends the grain's next calls
+//! there directly (see [`Owners`]) until its own view changes.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
@@ -17,15 +21,16 @@ use tokio::time::Instant;
 use super::directory::{Directory, Member};
 use super::directory_of;
 use super::handoff::Handoff;
+use super::owners::Owners;
 use crate::call::{CallMeta, Fault};
 use crate::id::GrainId;
 use crate::membership::{ClusterView, SiloInfo};
 use crate::reference::RefHome;
 use crate::silo::SiloShared;
 use crate::transport::TransportSettings;
-use crate::transport::frame::RequestHead;
+use crate::transport::frame::{OwnerHint, RequestHead};
 use crate::transport::link::Unsent;
-use crate::transport::listener::Inbound;
+use crate::transport::listener::{Inbound, Replier};
 use crate::transport::peers::Peers;
 use crate::wire_call::RemoteReply;
 
@@ -45,6 +50,10 @@ pub(crate) struct Router {
     /// The deadline of asks made through refs that have no catalog to take it from.
     ask_timeout: Duration,
     directory: RwLock<Arc<Directory>>,
+    /// Owners learned from the replies to forwarded calls, ahead of this side's view.
+    owners: Owners,
+    /// Calls that arrived for a grain another silo owns and were passed on to it.
+    forwarded: AtomicU64,
     peers: Peers,
     /// The silo whose catalogs run the calls owned here; dangling for a client.
     silo: Weak<SiloShared>,
@@ -60,14 +69,24 @@ impl Router {
         ask_timeout: Duration,
         silo: Weak<SiloShared>,
     ) -> Arc<Self> {
-        Arc::new_cyclic(|this| Self {
-            name: settings.name.clone(),
-            ask_timeout,
-            directory: RwLock::new(Arc::new(Directory::empty())),
-            peers: Peers::new(Arc::new(settings)),
-            silo,
-            handoff: Handoff::default(),
-            this: this.clone(),
+        Arc::new_cyclic(|this: &Weak<Router>| {
+            let learner = this.clone();
+            let learn = Arc::new(move |hint: OwnerHint| {
+                if let Some(router) = learner.upgrade() {
+                    router.learn_owner(hint);
+                }
+            });
+            Self {
+                name: settings.name.clone(),
+                ask_timeout,
+                directory: RwLock::new(Arc::new(Directory::empty())),
+                owners: Owners::default(),
+                forwarded: AtomicU64::new(0),
+                peers: Peers::new(Arc::new(settings), learn),
+                silo,
+                handoff: Handoff::default(),
+                this: this.clone(),
+            }
         })
     }
 
@@ -116,12 +135,22 @@ impl Router {
         )
     }
 
-    /// Routes by `directory` from now on.
+    /// Calls that arrived here for a grain another silo owns and were passed on to it.
+    pub(crate) fn forwarded(&self) -> u64 {
+        self.forwarded.load(Ordering::Relaxed)
+    }
+
+    /// Routes by `directory` from now on. If it places grains on other silos than the last
+    /// one did, the owners learned under the last one are dropped: the new view may know better.
     pub(crate) fn set_directory(&self, directory: Directory) {
-        *self
+        let mut current = self
             .directory
             .write()
-            .unwrap_or_else(PoisonError::into_inner) = Arc::new(directory);
+            .unwrap_or_else(PoisonError::into_inner);
+        if !current.same_owners(&directory) {
+            self.owners.clear();
+        }
+        *current = Arc::new(directory);
     }
 
     /// Routes by `view` from now on, and closes the links to the silos of `previous` that are
@@ -134,7 +163,7 @@ impl Router {
         }
     }
 
-    /// Where a call to `grain` goes.
+    /// Where a call to `grain` goes by this side's view: who owns it here, whatever was learned.
     pub(crate) fn destination(&self, grain: &GrainId) -> Destination {
         let directory = self
             .directory
@@ -147,6 +176,73 @@ impl Router {
                 owner: owner.clone(),
                 lane,
             },
+        }
+    }
+
+    /// The owner learned for `grain` and the lane to it, while this side's view places the
+    /// grain on another silo.
+    fn learned_owner(&self, grain: &GrainId) -> Option<(Member, u64)> {
+        let owner = self.owners.get(grain)?;
+        match self.destination(grain) {
+            Destination::There { lane, .. } => Some((owner, lane)),
+            Destination::Here | Destination::Unplaced => None,
+        }
+    }
+
+    /// Takes the owner named by the reply to a forwarded call. One that this side's view
+    /// already names needs no entry; this side itself is never taken, since it runs only the
+    /// calls its own view gives it.
+    fn learn_owner(&self, hint: OwnerHint) {
+        if hint.silo == self.name {
+            return;
+        }
+        let named = match self.destination(&hint.grain) {
+            Destination::There { owner, .. } => owner.name == hint.silo,
+            Destination::Here | Destination::Unplaced => false,
+        };
+        if named {
+            self.owners.forget(&hint.grain);
+        } else {
+            let owner = Member {
+                name: hint.silo,
+                address: hint.address,
+            };
+            self.owners.learn(hint.grain, owner);
+        }
+    }
+
+    /// Sends a call from this side: to the owner it learned for the grain, or by its view.
+    /// A learned owner that cannot be reached is dropped and the view decides.
+    fn dispatch(
+        &self,
+        head: RequestHead,
+        payload: Bytes,
+        reply: Option<RemoteReply>,
+    ) -> Result<(), Unsent> {
+        let reply = match self.learned_owner(&head.grain) {
+            Some((owner, lane)) => {
+                match self.send(owner.address, lane, head.clone(), payload.clone(), reply) {
+                    Ok(()) => return Ok(()),
+                    Err(unsent) => {
+                        self.owners.forget(&head.grain);
+                        unsent.reply
+                    }
+                }
+            }
+            None => reply,
+        };
+        match self.destination(&head.grain) {
+            Destination::Here => {
+                self.run_here(head, payload, reply);
+                Ok(())
+            }
+            Destination::There { owner, lane } => {
+                self.send(owner.address, lane, head, payload, reply)
+            }
+            Destination::Unplaced => Err(Unsent {
+                reason: self.unplaced(),
+                reply,
+            }),
         }
     }
 
@@ -165,13 +261,12 @@ impl Router {
         }
     }
 
-    /// Sends a call like [`send`](Self::send); if the call is [refused](Fault::Refused) while
-    /// the cluster settles, it is routed and sent again after a backoff, until `deadline` is
-    /// near or [`RETRY_FOR`] has passed, and only then is the caller told.
+    /// Sends a call from this side to the grain's owner; if the call is
+    /// [refused](Fault::Refused) while the cluster settles, it is routed and sent again after a
+    /// backoff, until `deadline` is near or [`RETRY_FOR`] has passed, and only then is the
+    /// caller told.
     pub(crate) fn send_retrying(
         self: &Arc<Self>,
-        address: SocketAddr,
-        lane: u64,
         head: RequestHead,
         payload: Bytes,
         reply: Option<RemoteReply>,
@@ -193,7 +288,7 @@ impl Router {
             }
             (reply, _) => reply,
         };
-        self.send(address, lane, head, payload, reply)
+        self.dispatch(head, payload, reply)
     }
 
     /// The reason a call to `grain` finds no silo.
@@ -227,17 +322,27 @@ impl Router {
 }
 
 impl Inbound for Router {
-    fn request(&self, mut head: RequestHead, payload: Bytes, reply: Option<RemoteReply>) {
+    fn request(&self, mut head: RequestHead, payload: Bytes, replier: Option<Replier>) {
         if head.method.starts_with('$') {
+            let reply = replier.map(Replier::into_reply);
             return match self.this.upgrade() {
                 Some(router) => router.serve_control(head, payload, reply),
                 None => answer(reply, Fault::ShuttingDown),
             };
         }
         match self.destination(&head.grain) {
-            Destination::Here => self.run_here(head, payload, reply),
+            Destination::Here => self.run_here(head, payload, replier.map(Replier::into_reply)),
             Destination::There { owner, lane } if !head.forwarded => {
                 head.forwarded = true;
+                self.forwarded.fetch_add(1, Ordering::Relaxed);
+                let reply = replier.map(|replier| {
+                    let hint = OwnerHint {
+                        grain: head.grain.clone(),
+                        silo: owner.name.clone(),
+                        address: owner.address,
+                    };
+                    replier.passed_to(hint).into_reply()
+                });
                 if let Err(unsent) = self.send(owner.address, lane, head, payload, reply) {
                     answer(unsent.reply, Fault::Unavailable(unsent.reason));
                 }
@@ -250,9 +355,12 @@ impl Inbound for Router {
                     self.directory().version(),
                     owner.name
                 );
-                answer(reply, Fault::Refused(reason));
+                answer(replier.map(Replier::into_reply), Fault::Refused(reason));
             }
-            Destination::Unplaced => answer(reply, Fault::Unavailable(self.unplaced())),
+            Destination::Unplaced => answer(
+                replier.map(Replier::into_reply),
+                Fault::Unavailable(self.unplaced()),
+            ),
         }
     }
 }
@@ -277,33 +385,149 @@ struct Resend {
 }
 
 /// Wraps `reply` so that a refusal sends the call again instead of reaching the caller, while
-/// there is time.
+/// there is time. A refused or unavailable call also drops the owner learned for its grain.
 fn retrying(resend: Resend, reply: RemoteReply) -> RemoteReply {
-    Box::new(move |result| match result {
-        Err(Fault::Refused(reason)) if Instant::now() + resend.delay < resend.give_up => {
-            tokio::spawn(async move {
-                tokio::time::sleep(resend.delay).await;
-                let Some(router) = resend.router.upgrade() else {
-                    return reply(Err(Fault::Refused(reason)));
-                };
-                let mut head = resend.head.clone();
-                let left = resend.deadline.saturating_duration_since(Instant::now());
-                head.deadline_us = Some(u64::try_from(left.as_micros()).unwrap_or(u64::MAX));
-                head.forwarded = false;
-                let payload = resend.payload.clone();
-                let next = Resend {
-                    delay: (resend.delay * 2).min(MAX_RETRY_DELAY),
-                    ..resend
-                };
-                router.request(head, payload, Some(retrying(next, reply)));
-            });
+    Box::new(move |result| {
+        if let Err(Fault::Refused(_) | Fault::Unavailable(_)) = &result
+            && let Some(router) = resend.router.upgrade()
+        {
+            router.owners.forget(&resend.head.grain);
         }
-        other => reply(other),
+        match result {
+            Err(Fault::Refused(reason)) if Instant::now() + resend.delay < resend.give_up => {
+                tokio::spawn(resend_later(resend, reply, reason));
+            }
+            other => reply(other),
+        }
     })
+}
+
+/// Sends a refused call again after its backoff, routed afresh.
+async fn resend_later(resend: Resend, reply: RemoteReply, reason: String) {
+    tokio::time::sleep(resend.delay).await;
+    let Some(router) = resend.router.upgrade() else {
+        return reply(Err(Fault::Refused(reason)));
+    };
+    let mut head = resend.head.clone();
+    let left = resend.deadline.saturating_duration_since(Instant::now());
+    head.deadline_us = Some(u64::try_from(left.as_micros()).unwrap_or(u64::MAX));
+    let payload = resend.payload.clone();
+    let next = Resend {
+        delay: (resend.delay * 2).min(MAX_RETRY_DELAY),
+        ..resend
+    };
+    if let Err(unsent) = router.dispatch(head, payload, Some(retrying(next, reply))) {
+        answer(unsent.reply, Fault::Unavailable(unsent.reason));
+    }
 }
 
 fn answer(reply: Option<RemoteReply>, fault: Fault) {
     if let Some(reply) = reply {
         reply(Err(fault));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::id::GrainKind;
+
+    fn member(name: &str, port: u16) -> Member {
+        Member {
+            name: name.to_string(),
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    fn hint(grain: &GrainId, owner: &Member) -> OwnerHint {
+        OwnerHint {
+            grain: grain.clone(),
+            silo: owner.name.clone(),
+            address: owner.address,
+        }
+    }
+
+    /// A router named `me` whose directory holds `members`, and a grain each of them owns.
+    fn router(members: &[Member]) -> (Arc<Router>, Vec<GrainId>) {
+        let settings = TransportSettings::new("test", "me");
+        let router = Router::new(settings, Duration::from_secs(1), Weak::new());
+        router.set_directory(Directory::new(1, members.to_vec()));
+        let owned_by = |member: &Member| {
+            (0u64..)
+                .map(|key| GrainId::new(GrainKind::from_static("Counter"), key))
+                .find(|grain| router.directory().place(grain).1 == Some(member))
+                .unwrap()
+        };
+        let grains = members.iter().map(owned_by).collect();
+        (router, grains)
+    }
+
+    #[test]
+    fn a_learned_owner_routes_until_the_view_changes_owners() {
+        let (a, b, c) = (member("a", 1), member("b", 2), member("c", 3));
+        let (router, grains) = router(&[a.clone(), b.clone()]);
+        router.learn_owner(hint(&grains[0], &c));
+        assert_eq!(
+            router.learned_owner(&grains[0]).map(|(o, _)| o),
+            Some(c.clone())
+        );
+        assert_eq!(router.learned_owner(&grains[1]), None);
+        router.set_directory(Directory::new(7, vec![b.clone(), a.clone()]));
+        assert_eq!(
+            router.learned_owner(&grains[0]).map(|(o, _)| o),
+            Some(c.clone()),
+            "the same owners under another version keep what was learned"
+        );
+        router.set_directory(Directory::new(8, vec![a, b, c]));
+        assert_eq!(router.learned_owner(&grains[0]), None);
+    }
+
+    #[test]
+    fn only_owners_the_view_does_not_name_are_learned() {
+        let (a, b, c) = (member("a", 1), member("b", 2), member("c", 3));
+        let (router, grains) = router(&[a.clone(), b.clone(), member("me", 4)]);
+        router.learn_owner(hint(&grains[0], &c));
+        router.learn_owner(hint(&grains[0], &a));
+        assert_eq!(router.learned_owner(&grains[0]), None, "the view names a");
+        router.learn_owner(hint(&grains[1], &member("me", 4)));
+        assert_eq!(router.learned_owner(&grains[1]), None, "never itself");
+        router.learn_owner(hint(&grains[2], &b));
+        assert_eq!(
+            router.learned_owner(&grains[2]),
+            None,
+            "a grain its view places here runs here"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_learned_owner_is_dropped_for_the_view() {
+        let (a, c) = (member("a", 1), member("c", 3));
+        let (router, grains) = router(std::slice::from_ref(&a));
+        router.learn_owner(hint(&grains[0], &c));
+        let refused = Arc::new(std::sync::Mutex::new(None));
+        let seen = Arc::clone(&refused);
+        let reply: RemoteReply = Box::new(move |result| *seen.lock().unwrap() = Some(result));
+        let head = RequestHead {
+            id: 0,
+            grain: grains[0].clone(),
+            method: "add".into(),
+            deadline_us: Some(100_000),
+            correlation: 0,
+            forwarded: false,
+        };
+        let deadline = Instant::now() + Duration::from_millis(100);
+        let _ = router.send_retrying(head, Bytes::new(), Some(reply), Some(deadline));
+        for _ in 0..500 {
+            if refused.lock().unwrap().is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let result = refused.lock().unwrap().take();
+        assert!(
+            matches!(result, Some(Err(Fault::Unavailable(_)))),
+            "{result:?}"
+        );
+        assert_eq!(router.learned_owner(&grains[0]), None);
     }
 }

@@ -5,6 +5,8 @@
 //! rest of the frame (a call's encoded arguments, or a reply's encoded value), kept as raw bytes
 //! so that it is never copied into a second buffer.
 
+use std::net::SocketAddr;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use serde::{Deserialize, Serialize};
 use tokio_util::codec::Decoder;
@@ -14,7 +16,7 @@ use crate::call::Fault;
 use crate::id::GrainId;
 
 /// The frame format this build speaks; a peer with another one is refused at the handshake.
-pub(crate) const VERSION: u8 = 1;
+pub(crate) const VERSION: u8 = 2;
 
 /// The largest frame accepted by default (8 MiB), length prefix excluded.
 pub(crate) const DEFAULT_MAX_FRAME: usize = 8 * 1024 * 1024;
@@ -42,7 +44,21 @@ pub(crate) enum Head {
         id: u64,
         /// What replaced the value, if the call failed.
         fault: Option<Fault>,
+        /// Set when the silo the call was sent to passed it on to the grain's owner, so that the
+        /// caller can send the grain's next calls there directly.
+        owner: Option<OwnerHint>,
     },
+}
+
+/// The silo that owns a grain, as told by a silo that forwarded a call to it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct OwnerHint {
+    /// The grain called.
+    pub(crate) grain: GrainId,
+    /// The owner's silo name.
+    pub(crate) silo: String,
+    /// Where the owner listens.
+    pub(crate) address: SocketAddr,
 }
 
 /// What a silo needs to route and run one call.
@@ -214,6 +230,11 @@ mod tests {
         let reply = Head::Reply {
             id: 1,
             fault: Some(Fault::Rejected("no".into())),
+            owner: Some(OwnerHint {
+                grain: GrainId::new(GrainKind::from_static("Counter"), GrainKey::from("bob")),
+                silo: "silo-2".into(),
+                address: "127.0.0.1:4000".parse().unwrap(),
+            }),
         };
         encode(&reply, b"", 1024, &mut out).unwrap();
         let frames = decode_all(&mut FrameCodec::new(1024), &out).unwrap();

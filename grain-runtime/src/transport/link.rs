@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 use tokio_util::codec::FramedRead;
 
-use super::frame::{FrameCodec, Head, RequestHead};
+use super::frame::{FrameCodec, Head, OwnerHint, RequestHead};
 use super::writer::{Outgoing, Queue, write_frames};
 use super::{TransportSettings, read_head, send_head};
 use crate::call::Fault;
@@ -68,6 +68,9 @@ impl Shared {
     }
 }
 
+/// Where a link passes the owners that replies name (see [`OwnerHint`]).
+pub(crate) type Learn = Arc<dyn Fn(OwnerHint) + Send + Sync>;
+
 /// A call the link could not take: why, and the reply slot, so that its caller can be told.
 pub(crate) struct Unsent {
     pub(crate) reason: String,
@@ -84,7 +87,7 @@ pub(crate) struct Link {
 
 impl Link {
     /// Starts connecting to `peer`; calls made before the connection is up wait for it.
-    pub(crate) fn open(peer: SocketAddr, settings: Arc<TransportSettings>) -> Self {
+    pub(crate) fn open(peer: SocketAddr, settings: Arc<TransportSettings>, learn: Learn) -> Self {
         let shared = Arc::new(Shared {
             peer,
             pending: Mutex::new(Pending {
@@ -94,7 +97,7 @@ impl Link {
             connected: AtomicBool::new(false),
         });
         let (queue, outgoing) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run(Arc::clone(&shared), outgoing, settings)).abort_handle();
+        let task = tokio::spawn(run(Arc::clone(&shared), outgoing, settings, learn)).abort_handle();
         Self {
             shared,
             queue,
@@ -175,6 +178,7 @@ async fn run(
     shared: Arc<Shared>,
     outgoing: mpsc::UnboundedReceiver<Outgoing>,
     settings: Arc<TransportSettings>,
+    learn: Learn,
 ) {
     let peer = shared.peer;
     let stream = match connect(peer, &settings).await {
@@ -212,13 +216,18 @@ async fn run(
     let reason = loop {
         match frames.next().await {
             Some(Ok(frame)) => match frame.head {
-                Head::Reply { id, fault } => shared.answer(
-                    id,
-                    match fault {
-                        None => Ok(frame.payload.to_vec()),
-                        Some(fault) => Err(fault),
-                    },
-                ),
+                Head::Reply { id, fault, owner } => {
+                    if let Some(owner) = owner {
+                        learn(owner);
+                    }
+                    shared.answer(
+                        id,
+                        match fault {
+                            None => Ok(frame.payload.to_vec()),
+                            Some(fault) => Err(fault),
+                        },
+                    );
+                }
                 Head::Refused { reason } => {
                     break format!("silo at {peer} closed the connection: {reason}");
                 }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
-use super::frame::{FrameCodec, Head, RequestHead};
+use super::frame::{FrameCodec, Head, OwnerHint, RequestHead};
 use super::writer::{Outgoing, Queue, write_frames};
 use super::{TransportSettings, read_head, send_head};
 use crate::call::Fault;
@@ -23,8 +23,8 @@ use crate::wire_call::RemoteReply;
 
 /// What a listener does with the calls it receives.
 pub(crate) trait Inbound: Send + Sync + 'static {
-    /// Runs or forwards one call; `reply` (absent for a tell) must eventually be called.
-    fn request(&self, head: RequestHead, payload: Bytes, reply: Option<RemoteReply>);
+    /// Runs or forwards one call; `reply` (absent for a tell) must eventually be answered.
+    fn request(&self, head: RequestHead, payload: Bytes, reply: Option<Replier>);
 }
 
 /// Accepts connections until `stop` is cancelled, which also closes every connection accepted.
@@ -117,6 +117,7 @@ async fn serve(
                 fault: Some(Fault::Rejected(format!(
                     "the reply cannot be sent: {reason}"
                 ))),
+                owner: None,
             }),
             _ => None,
         },
@@ -129,9 +130,12 @@ async fn serve(
         match next {
             Some(Ok(frame)) => match frame.head {
                 Head::Request(head) => {
-                    let reply = head
-                        .is_ask()
-                        .then(|| reply_to(queue.clone(), head.id, InFlight::new(&in_flight)));
+                    let reply = head.is_ask().then(|| Replier {
+                        queue: queue.clone(),
+                        id: head.id,
+                        in_flight: InFlight::new(&in_flight),
+                        owner: None,
+                    });
                     inbound.request(head, frame.payload, reply);
                 }
                 other => break Some(format!("unexpected frame {other:?}")),
@@ -169,19 +173,47 @@ impl Drop for InFlight {
     }
 }
 
-/// The reply slot of request `id`: queues its reply frame on the connection it came in on.
-fn reply_to(queue: Queue, id: u64, in_flight: InFlight) -> RemoteReply {
-    Box::new(move |result| {
-        drop(in_flight);
-        let (fault, payload) = match result {
-            Ok(value) => (None, Bytes::from(value)),
-            Err(fault) => (Some(fault), Bytes::new()),
-        };
-        let _ = queue.send(Outgoing {
-            head: Head::Reply { id, fault },
-            payload,
-        });
-    })
+/// The reply slot of one ask: queues its reply frame on the connection the ask came in on.
+pub(crate) struct Replier {
+    queue: Queue,
+    id: u64,
+    in_flight: InFlight,
+    owner: Option<OwnerHint>,
+}
+
+impl Replier {
+    /// Tells the caller, with the reply, that `owner` owns the grain: the call was passed on to
+    /// it. A reply that says the call did not run there (refused, unavailable) does not carry it.
+    pub(crate) fn passed_to(mut self, owner: OwnerHint) -> Self {
+        self.owner = Some(owner);
+        self
+    }
+
+    /// The slot as the runtime answers calls.
+    pub(crate) fn into_reply(self) -> RemoteReply {
+        Box::new(move |result| {
+            let Self {
+                queue,
+                id,
+                in_flight,
+                owner,
+            } = self;
+            drop(in_flight);
+            let (fault, payload) = match result {
+                Ok(value) => (None, Bytes::from(value)),
+                Err(fault) => (Some(fault), Bytes::new()),
+            };
+            let ran_there = !matches!(
+                fault,
+                Some(Fault::Refused(_) | Fault::Unavailable(_) | Fault::ShuttingDown)
+            );
+            let owner = owner.filter(|_| ran_there);
+            let _ = queue.send(Outgoing {
+                head: Head::Reply { id, fault, owner },
+                payload,
+            });
+        })
+    }
 }
 
 async fn refuse(

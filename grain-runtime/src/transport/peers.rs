@@ -13,7 +13,7 @@ use dashmap::DashMap;
 use tokio::time::Instant;
 
 use super::TransportSettings;
-use super::link::Link;
+use super::link::{Learn, Link};
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
@@ -41,13 +41,16 @@ struct Peer {
 pub(crate) struct Peers {
     settings: Arc<TransportSettings>,
     peers: DashMap<SocketAddr, Arc<Peer>>,
+    /// Takes the owners that replies name.
+    learn: Learn,
 }
 
 impl Peers {
-    pub(crate) fn new(settings: Arc<TransportSettings>) -> Self {
+    pub(crate) fn new(settings: Arc<TransportSettings>, learn: Learn) -> Self {
         Self {
             settings,
             peers: DashMap::new(),
+            learn,
         }
     }
 
@@ -89,7 +92,11 @@ impl Peers {
             Lane::BackingOff { backoff, .. } => (*backoff * 2).min(MAX_BACKOFF),
             Lane::Open { .. } | Lane::Empty => FIRST_BACKOFF,
         };
-        let link = Arc::new(Link::open(addr, Arc::clone(&self.settings)));
+        let link = Arc::new(Link::open(
+            addr,
+            Arc::clone(&self.settings),
+            Arc::clone(&self.learn),
+        ));
         *slot = Lane::Open {
             link: Arc::clone(&link),
             backoff,

@@ -1,5 +1,5 @@
-//! Driving asks: `callers` concurrent tasks each ask their own grain, first untimed (warm-up),
-//! then timed one ask at a time.
+//! Driving asks: `callers` concurrent tasks ask, first untimed (warm-up), then timed one ask at
+//! a time, each caller its own grain or a new grain for every ask.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,21 +31,49 @@ pub(crate) struct Run {
     pub(crate) first_error: Option<String>,
 }
 
-/// Caller `i` asks `grains[i % grains.len()]` `warmup` times, then, once every caller has
-/// warmed up, `per_caller` timed times.
+/// Which grain each ask goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Spread {
+    /// Caller `i` asks `grains[i % grains.len()]` every time.
+    GrainPerCaller,
+    /// Every ask, warm-up included, goes to a grain of its own: caller `i`'s ask `n` to
+    /// `grains[i * (warmup + per_caller) + n]`.
+    GrainPerAsk,
+}
+
+/// How many grains [`drive`] needs for `spread`.
+pub(crate) fn grains_needed(spread: Spread, callers: usize, warmup: u64, per_caller: u64) -> usize {
+    match spread {
+        Spread::GrainPerCaller => callers,
+        Spread::GrainPerAsk => callers * (warmup + per_caller) as usize,
+    }
+}
+
+/// Each caller asks `warmup` times, then, once every caller has warmed up, `per_caller` timed
+/// times, each ask to the grain `spread` picks.
 pub(crate) async fn drive(
     grains: &[VirtualActorRef<Echo>],
+    spread: Spread,
     callers: usize,
     warmup: u64,
     per_caller: u64,
 ) -> Run {
+    assert!(
+        grains.len() >= grains_needed(spread, callers, warmup, per_caller),
+        "too few grains for {spread:?}"
+    );
     let grains: Arc<[VirtualActorRef<Echo>]> = grains.iter().cloned().collect();
     let barrier = Arc::new(tokio::sync::Barrier::new(callers + 1));
     let tasks: Vec<_> = (0..callers)
         .map(|caller| {
             let (grains, barrier) = (Arc::clone(&grains), Arc::clone(&barrier));
             tokio::spawn(async move {
-                let grain = &grains[caller % grains.len()];
+                let grain = |n: u64| match spread {
+                    Spread::GrainPerCaller => &grains[caller % grains.len()],
+                    Spread::GrainPerAsk => {
+                        &grains[caller * (warmup + per_caller) as usize + n as usize]
+                    }
+                };
                 let mut errors = 0u64;
                 let mut first_error = None;
                 let mut check = |x: u64, answer: Result<u64, grain_runtime::CallError>| {
@@ -64,13 +92,13 @@ pub(crate) async fn drive(
                     ok
                 };
                 for x in 0..warmup {
-                    check(x, grain.ping(x).await);
+                    check(x, grain(x).ping(x).await);
                 }
                 barrier.wait().await;
                 let mut samples = Vec::with_capacity(per_caller as usize);
                 for x in 0..per_caller {
                     let started = Instant::now();
-                    let answer = grain.ping(x).await;
+                    let answer = grain(warmup + x).ping(x).await;
                     let took = started.elapsed();
                     if check(x, answer) {
                         samples.push(took.as_nanos() as u64);

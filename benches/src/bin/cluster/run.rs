@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use grain_runtime::prelude::*;
 use grain_runtime::{ClientConfig, VirtualActorRef};
 
-use crate::asks::{Run, drive};
+use crate::asks::Spread::{GrainPerAsk, GrainPerCaller};
+use crate::asks::{Run, drive, grains_needed};
 use crate::echo::Echo;
 use crate::process::{SiloProcess, all_active};
 use crate::rebalance;
@@ -65,24 +66,29 @@ impl Counts {
     };
 }
 
-/// The three ways an ask reaches an [`Echo`] grain.
+/// The ways an ask reaches an [`Echo`] grain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Path {
     /// A local, non-clustered silo in this process.
     Local,
     /// A client in this process, straight to the owning silo process over loopback TCP.
     Remote,
-    /// A client whose view is stale sends to silo-a, which forwards once to the owner silo-b.
+    /// A client whose view is stale asks grains whose owner silo-a already named in the reply
+    /// to an earlier forwarded call, so it sends straight to silo-b.
+    Learned,
+    /// A client whose view is stale asks each grain once: it sends to silo-a, which forwards
+    /// once to the owner silo-b.
     Forwarded,
 }
 
 impl Path {
-    const ALL: [Path; 3] = [Path::Local, Path::Remote, Path::Forwarded];
+    const ALL: [Path; 4] = [Path::Local, Path::Remote, Path::Learned, Path::Forwarded];
 
     fn name(self) -> &'static str {
         match self {
             Path::Local => "local",
             Path::Remote => "remote",
+            Path::Learned => "learned",
             Path::Forwarded => "forwarded",
         }
     }
@@ -174,9 +180,10 @@ async fn ask_measurements(counts: Counts) -> Result<AskRuns, String> {
         return Err(format!("found only {} keys owned by {SILO_B}", keys.len()));
     }
     let remote: Vec<VirtualActorRef<Echo>> = keys.iter().map(|&k| client.grain(k)).collect();
-    let forwarded: Vec<VirtualActorRef<Echo>> = keys.iter().map(|&k| stale.grain(k)).collect();
-    // Show that the forwarded path really goes through silo-a and runs on silo-b.
-    for (&key, (direct, via_a)) in keys.iter().zip(remote.iter().zip(&forwarded)) {
+    let learned: Vec<VirtualActorRef<Echo>> = keys.iter().map(|&k| stale.grain(k)).collect();
+    // Show that the stale client's calls go through silo-a and run on silo-b; these first calls
+    // also teach it that silo-b owns the grains of the learned path.
+    for (&key, (direct, via_a)) in keys.iter().zip(remote.iter().zip(&learned)) {
         let stale_owner = stale.owner_of::<Echo>(key);
         if stale_owner.as_deref() != Some(SILO_A) {
             return Err(format!(
@@ -208,6 +215,11 @@ async fn ask_measurements(counts: Counts) -> Result<AskRuns, String> {
         .map(|k| local_silo.grain(k))
         .collect();
 
+    let mut fresh = FreshGrains {
+        owner: &client,
+        caller: &stale,
+        next_key: keys.last().map_or(0, |k| k + 1),
+    };
     let mut runs = AskRuns::new();
     for round in 0..counts.rounds {
         for (callers, warmup, per_caller) in [
@@ -220,12 +232,16 @@ async fn ask_measurements(counts: Counts) -> Result<AskRuns, String> {
         ] {
             for i in 0..Path::ALL.len() {
                 let path = Path::ALL[(i + round) % Path::ALL.len()];
-                let grains = match path {
-                    Path::Local => &local,
-                    Path::Remote => &remote,
-                    Path::Forwarded => &forwarded,
+                let (grains, spread) = match path {
+                    Path::Local => (local.clone(), GrainPerCaller),
+                    Path::Remote => (remote.clone(), GrainPerCaller),
+                    Path::Learned => (learned.clone(), GrainPerCaller),
+                    Path::Forwarded => {
+                        let needed = grains_needed(GrainPerAsk, callers, warmup, per_caller);
+                        (fresh.take(needed).await?, GrainPerAsk)
+                    }
                 };
-                let run = drive(&grains[..callers], callers, warmup, per_caller).await;
+                let run = drive(&grains, spread, callers, warmup, per_caller).await;
                 eprintln!(
                     "   round {}/{}: {:>9}, {callers:>2} caller(s): {:>8} asks/s, mean {} us, \
                      p50 {} us, p90 {} us, p99 {} us, p99.9 {} us, max {} us, errors {}",
@@ -251,6 +267,58 @@ async fn ask_measurements(counts: Counts) -> Result<AskRuns, String> {
     local_silo.shutdown().await;
     drop((client, stale, a, b));
     Ok(runs)
+}
+
+/// Grains owned by silo-b that the stale client has never called, active before it calls them.
+struct FreshGrains<'a> {
+    /// A client whose view is current: it finds the keys silo-b owns and activates them.
+    owner: &'a Client,
+    /// The stale client, whose refs are returned.
+    caller: &'a Client,
+    /// The lowest key not handed out yet.
+    next_key: u64,
+}
+
+impl FreshGrains<'_> {
+    /// `n` more grains, activated on silo-b, as refs of the stale client.
+    async fn take(&mut self, n: usize) -> Result<Vec<VirtualActorRef<Echo>>, String> {
+        let mut keys = Vec::with_capacity(n);
+        while keys.len() < n {
+            let key = self.next_key;
+            self.next_key += 1;
+            if self.owner.owner_of::<Echo>(key).as_deref() == Some(SILO_B) {
+                keys.push(key);
+            }
+        }
+        let activators: Vec<_> = keys
+            .chunks(n.div_ceil(64))
+            .map(|chunk| {
+                let grains: Vec<VirtualActorRef<Echo>> =
+                    chunk.iter().map(|&k| self.owner.grain(k)).collect();
+                tokio::spawn(async move {
+                    for grain in grains {
+                        grain
+                            .ping(0)
+                            .await
+                            .map_err(|e| format!("activating: {e}"))?;
+                    }
+                    Ok::<(), String>(())
+                })
+            })
+            .collect();
+        for activator in activators {
+            activator
+                .await
+                .map_err(|e| format!("an activating task failed: {e}"))??;
+        }
+        if let Some(key) = keys
+            .iter()
+            .find(|&&k| self.caller.owner_of::<Echo>(k).as_deref() != Some(SILO_A))
+        {
+            return Err(format!("the stale client does not route {key} to {SILO_A}"));
+        }
+        Ok(keys.iter().map(|&k| self.caller.grain(k)).collect())
+    }
 }
 
 /// Kills silo-b `kills` times (a fresh two-silo cluster each time) and returns, per kill, how
@@ -363,9 +431,14 @@ fn ask_rows(runs: &AskRuns, concurrent: usize) -> Vec<Row> {
         ("latency p50 (us)", |r| r.p50, false),
         ("latency p99 (us)", |r| r.p99, false),
     ];
-    for (path, base) in [(Path::Remote, Path::Local), (Path::Forwarded, Path::Remote)] {
+    for (path, base) in [
+        (Path::Remote, Path::Local),
+        (Path::Learned, Path::Remote),
+        (Path::Forwarded, Path::Remote),
+    ] {
         let (what, base_name) = match path {
             Path::Remote => ("remote ask", "local"),
+            Path::Learned => ("learned-owner ask", "direct"),
             _ => ("forwarded ask", "direct"),
         };
         for callers in [1, concurrent] {
