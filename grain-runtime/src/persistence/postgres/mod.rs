@@ -25,26 +25,27 @@
 mod appender;
 mod batcher;
 mod claims;
+mod config;
+mod database;
 mod import;
 mod schema;
 
-use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
-use deadpool_postgres::tokio_postgres::error::SqlState;
-use deadpool_postgres::tokio_postgres::types::ToSql;
-use deadpool_postgres::tokio_postgres::{self, NoTls, Row};
+use deadpool_postgres::tokio_postgres::{self, NoTls};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use tokio::sync::oneshot;
 
+pub use self::config::PostgresConfig;
 pub use self::import::{CopyReport, copy_to_postgres};
 
 use self::appender::Append;
 use self::batcher::Batcher;
 use self::claims::Claim;
+use self::config::check_schema_name;
+use self::database::{Database, Retry, Statements, describe};
 use super::fencing::{Fence, Fencing};
 use super::keys::GrainKeys;
 use super::{EntryStream, Journal, JournalEntry, Snapshot, SnapshotStore, StoreError, record};
@@ -54,343 +55,6 @@ const BACKEND: &str = "postgres";
 
 /// How many journal entries one read fetches; a replay holds at most this many at once.
 const READ_PAGE: i64 = 512;
-
-/// How to reach the PostgreSQL server and how to use it.
-///
-/// # Examples
-///
-/// ```no_run
-/// # use std::time::Duration;
-/// # use grain_runtime::{PostgresConfig, Silo, Storage};
-/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let config = PostgresConfig::new("postgres://grain:secret@db.internal:5432/grain")
-///     .schema("orders")
-///     .pool_size(16)
-///     .query_timeout(Duration::from_secs(5));
-/// let silo = Silo::builder()
-///     .storage(Storage::postgres(config).await?)
-///     .start()
-///     .await?;
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct PostgresConfig {
-    url: String,
-    schema: String,
-    pool_size: usize,
-    connect_timeout: Duration,
-    query_timeout: Duration,
-    application_name: String,
-}
-
-impl PostgresConfig {
-    /// A connection URL (`postgres://user:password@host:port/database`) or key-value string,
-    /// with schema `grain`, 8 connections, a 5 s connect timeout and a 10 s query timeout.
-    pub fn new(url: impl Into<String>) -> Self {
-        Self {
-            url: url.into(),
-            schema: "grain".to_string(),
-            pool_size: 8,
-            connect_timeout: Duration::from_secs(5),
-            query_timeout: Duration::from_secs(10),
-            application_name: "grain-silo".to_string(),
-        }
-    }
-
-    /// The name the connections show in `pg_stat_activity`, such as the silo's name.
-    pub fn application_name(mut self, name: impl Into<String>) -> Self {
-        self.application_name = name.into();
-        self
-    }
-
-    /// The schema that holds the tables, created if missing; several clusters can share a
-    /// database with a schema each. Letters, digits and `_`, not starting with a digit.
-    pub fn schema(mut self, schema: impl Into<String>) -> Self {
-        self.schema = schema.into();
-        self
-    }
-
-    /// The most connections the silo opens (at least 2).
-    pub fn pool_size(mut self, connections: usize) -> Self {
-        self.pool_size = connections;
-        self
-    }
-
-    /// How long opening one connection may take.
-    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.connect_timeout = timeout;
-        self
-    }
-
-    /// How long one operation may wait for a connection and the server's answer before it
-    /// fails; a write that times out may or may not have become durable.
-    pub fn query_timeout(mut self, timeout: Duration) -> Self {
-        self.query_timeout = timeout;
-        self
-    }
-
-    /// The URL with its password replaced by `***`, for messages and logs.
-    pub fn redacted_url(&self) -> String {
-        redact(&self.url)
-    }
-}
-
-impl fmt::Debug for PostgresConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PostgresConfig")
-            .field("url", &self.redacted_url())
-            .field("schema", &self.schema)
-            .field("pool_size", &self.pool_size)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("query_timeout", &self.query_timeout)
-            .field("application_name", &self.application_name)
-            .finish()
-    }
-}
-
-/// `url` without the password of its user-info part, if it has one.
-fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
-        return url.to_string();
-    };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else {
-        return url.to_string();
-    };
-    match rest[..at].find(':') {
-        Some(colon) => format!(
-            "{}{}:***{}",
-            &url[..scheme_end],
-            &rest[..colon],
-            &rest[at..]
-        ),
-        None => url.to_string(),
-    }
-}
-
-/// The SQL the store runs, with the schema filled in.
-struct Statements {
-    append: String,
-    claim: String,
-    heads: String,
-    last_seq: String,
-    read_page: String,
-    prune_events: String,
-    latest_snapshot: String,
-    save_snapshot: String,
-    prune_snapshots: String,
-}
-
-impl Statements {
-    fn new(schema: &str) -> Self {
-        let s = schema;
-        Self {
-            append: format!(
-                "WITH input AS (
-                    SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $9::int8[])
-                        AS i(kind, grain_key, first_seq, last_seq, fence)
-                ),
-                held AS (
-                    SELECT a.kind, a.grain_key FROM {s}.activations a
-                    JOIN input i ON a.kind = i.kind AND a.grain_key = i.grain_key
-                     AND a.fence = i.fence
-                    FOR SHARE OF a
-                ),
-                allowed AS (
-                    SELECT kind, grain_key, first_seq, last_seq FROM input WHERE fence IS NULL
-                    UNION ALL
-                    SELECT i.kind, i.grain_key, i.first_seq, i.last_seq FROM input i
-                    JOIN held h ON h.kind = i.kind AND h.grain_key = i.grain_key
-                ),
-                advanced AS (
-                    UPDATE {s}.journal_heads h SET last_seq = i.last_seq
-                    FROM allowed i
-                    WHERE h.kind = i.kind AND h.grain_key = i.grain_key
-                      AND i.first_seq > 1 AND h.last_seq = i.first_seq - 1
-                    RETURNING h.kind, h.grain_key
-                ),
-                started AS (
-                    INSERT INTO {s}.journal_heads (kind, grain_key, last_seq)
-                    SELECT kind, grain_key, last_seq FROM allowed WHERE first_seq = 1
-                    ON CONFLICT (kind, grain_key) DO NOTHING
-                    RETURNING kind, grain_key
-                ),
-                accepted AS (
-                    SELECT kind, grain_key FROM advanced
-                    UNION ALL SELECT kind, grain_key FROM started
-                ),
-                written AS (
-                    INSERT INTO {s}.journal (kind, grain_key, seq, record)
-                    SELECT e.kind, e.grain_key, e.seq, e.record
-                    FROM unnest($5::text[], $6::text[], $7::int8[], $8::bytea[])
-                        AS e(kind, grain_key, seq, record)
-                    JOIN accepted a ON a.kind = e.kind AND a.grain_key = e.grain_key
-                )
-                SELECT kind, grain_key FROM accepted"
-            ),
-            claim: format!(
-                "INSERT INTO {s}.activations AS a (kind, grain_key, fence)
-                 SELECT kind, grain_key, 1 FROM unnest($1::text[], $2::text[]) AS c(kind, grain_key)
-                 ON CONFLICT (kind, grain_key) DO UPDATE SET fence = a.fence + 1
-                 RETURNING kind, grain_key, fence"
-            ),
-            heads: format!(
-                "SELECT h.kind, h.grain_key, h.last_seq FROM {s}.journal_heads h
-                 JOIN unnest($1::text[], $2::text[]) AS g(kind, grain_key)
-                   ON h.kind = g.kind AND h.grain_key = g.grain_key"
-            ),
-            last_seq: format!(
-                "SELECT last_seq FROM {s}.journal_heads WHERE kind = $1 AND grain_key = $2"
-            ),
-            read_page: format!(
-                "SELECT seq, record FROM {s}.journal
-                 WHERE kind = $1 AND grain_key = $2 AND seq >= $3
-                 ORDER BY seq LIMIT {READ_PAGE}"
-            ),
-            prune_events: format!(
-                "DELETE FROM {s}.journal WHERE kind = $1 AND grain_key = $2 AND seq <= $3"
-            ),
-            latest_snapshot: format!(
-                "SELECT seq, record FROM {s}.snapshots WHERE kind = $1 AND grain_key = $2
-                 ORDER BY seq DESC LIMIT 1"
-            ),
-            save_snapshot: format!(
-                "INSERT INTO {s}.snapshots (kind, grain_key, seq, record) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (kind, grain_key, seq) DO UPDATE SET record = EXCLUDED.record"
-            ),
-            prune_snapshots: format!(
-                "DELETE FROM {s}.snapshots WHERE kind = $1 AND grain_key = $2 AND seq < $3"
-            ),
-        }
-    }
-}
-
-/// Whether an operation may run again after its connection broke: reads and idempotent writes
-/// may, on the next connection, until one that works (the pool drops the broken ones); an
-/// append may not (it may have committed before the connection broke).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Retry {
-    OnLostConnection,
-    Never,
-}
-
-/// The pool and the statements, shared by the store and its batchers.
-struct Database {
-    pool: Pool,
-    schema: String,
-    statements: Statements,
-    timeout: Duration,
-}
-
-impl Database {
-    /// Runs `sql` and returns its rows; `what` names the operation in errors.
-    async fn query(
-        &self,
-        what: &str,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-        retry: Retry,
-    ) -> Result<Vec<Row>, StoreError> {
-        let attempt = async || -> Result<Vec<Row>, Failure> {
-            let client = self
-                .pool
-                .get()
-                .await
-                .map_err(|e| Failure::Pool(describe(&e)))?;
-            let statement = client.prepare_cached(sql).await?;
-            Ok(client.query(&statement, params).await?)
-        };
-        let timed = async || {
-            tokio::time::timeout(self.timeout, attempt())
-                .await
-                .unwrap_or_else(|_| {
-                    Err(Failure::Pool(format!(
-                        "no answer within {:?}",
-                        self.timeout
-                    )))
-                })
-        };
-        // After a server restart every pooled connection is broken; each failed attempt
-        // drops one, so the pool's size plus one attempts reach a fresh connection.
-        let mut attempts = self.pool.status().max_size + 1;
-        loop {
-            attempts -= 1;
-            match timed().await {
-                Err(Failure::Sql(e))
-                    if retry == Retry::OnLostConnection && attempts > 0 && connection_lost(&e) =>
-                {
-                    tracing::debug!("{what}: {}; retrying on another connection", describe(&e));
-                }
-                Err(Failure::Sql(e)) if attempts > 0 && rolled_back(&e) => {
-                    tracing::debug!("{what}: {}; running it again", describe(&e));
-                }
-                outcome => {
-                    return outcome.map_err(|failure| backend(format!("{what}: {failure}")));
-                }
-            }
-        }
-    }
-}
-
-/// Whether the server aborted the statement's transaction, so that nothing of it was written
-/// and it may run again whatever it does: a deadlock between batches that lock the same rows
-/// in different orders, or a serialization failure (which CockroachDB asks clients to retry).
-fn rolled_back(error: &tokio_postgres::Error) -> bool {
-    error.code().is_some_and(|code| {
-        *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
-    })
-}
-
-/// Whether `error` means the connection is gone (it broke, or the server ended it on shutdown
-/// or by an administrator's command) rather than that the statement failed.
-fn connection_lost(error: &tokio_postgres::Error) -> bool {
-    match error.code() {
-        None => true,
-        Some(code) => {
-            let code = code.code();
-            code.starts_with("08") || code.starts_with("57P")
-        }
-    }
-}
-
-/// Why one attempt at an operation failed.
-enum Failure {
-    /// No connection could be had in time.
-    Pool(String),
-    /// The connection or the server failed the statement.
-    Sql(tokio_postgres::Error),
-}
-
-impl From<tokio_postgres::Error> for Failure {
-    fn from(error: tokio_postgres::Error) -> Self {
-        Failure::Sql(error)
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Pool(message) => f.write_str(message),
-            Failure::Sql(error) => f.write_str(&describe(error)),
-        }
-    }
-}
-
-/// `error` and its causes, joined: the driver's own message alone is often just "db error".
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
-}
 
 fn backend(message: String) -> StoreError {
     StoreError::Backend {
@@ -493,25 +157,6 @@ impl PostgresStore {
             appends,
             claims,
         })
-    }
-}
-
-/// Refuses a schema name that is not a plain SQL identifier: it is spliced into statements.
-fn check_schema_name(schema: &str) -> Result<(), String> {
-    let plain = schema.len() <= 63
-        && schema
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && schema
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if plain {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid schema name {schema:?}: use at most 63 ASCII letters, digits and '_', not starting with a digit"
-        ))
     }
 }
 
@@ -771,32 +416,6 @@ impl SnapshotStore for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_stay_out_of_messages() {
-        assert_eq!(
-            redact("postgres://grain:s3cret@db:5432/grain"),
-            "postgres://grain:***@db:5432/grain"
-        );
-        assert_eq!(
-            redact("postgres://grain@db/grain"),
-            "postgres://grain@db/grain"
-        );
-        assert_eq!(redact("host=db user=grain"), "host=db user=grain");
-        let config = PostgresConfig::new("postgresql://u:p@h/d");
-        assert!(!format!("{config:?}").contains(":p@"));
-    }
-
-    #[test]
-    fn schema_names_are_plain_identifiers() {
-        for good in ["grain", "_x", "tenant_42"] {
-            assert!(check_schema_name(good).is_ok(), "{good}");
-        }
-        for bad in ["", "4ever", "a-b", "x; DROP TABLE y", &"s".repeat(64)] {
-            let error = check_schema_name(bad).unwrap_err();
-            assert!(error.contains("invalid schema name"), "{error}");
-        }
-    }
 
     #[test]
     fn key_types_get_distinct_columns() {
