@@ -213,7 +213,8 @@ impl<G: Grain> Activation<G> {
         let taken = self.lock().grain.take();
         let mut grain = match taken {
             Some(grain) => grain,
-            None => match self.activate_when_settled(&ctx).await {
+            // Boxed: activating is rare and its future is larger than all the turns together.
+            None => match Box::pin(self.activate_when_settled(&ctx)).await {
                 Ok(grain) => grain,
                 Err(fault) => {
                     if !matches!(fault, Fault::Unavailable(_) | Fault::Refused(_)) {
@@ -265,7 +266,7 @@ impl<G: Grain> Activation<G> {
             }
         };
         match outcome {
-            Ok(()) => self.deactivate(grain, &ctx).await,
+            Ok(()) => Box::pin(self.deactivate(grain, &ctx)).await,
             Err(reason) => self.discard(grain, reason),
         }
     }
@@ -291,13 +292,17 @@ impl<G: Grain> Activation<G> {
 
     /// Runs `body` as a turn: inside its tracing span and call context, with panics caught.
     /// The error is the panic message.
-    async fn guarded<T>(
+    ///
+    /// This and the turn functions build their futures rather than being `async fn`s: an
+    /// `async fn` keeps its arguments beside the future it awaits, which made the turn loop's
+    /// task too large for the allocator's fast path.
+    fn guarded<T>(
         &self,
         method: &'static str,
         interleaving: bool,
         meta: CallMeta,
         body: impl Future<Output = T>,
-    ) -> Result<T, String> {
+    ) -> impl Future<Output = Result<T, String>> {
         let span = tracing::debug_span!("turn", grain = %self.id, method, correlation_id = meta.correlation, interleaved = interleaving);
         let info = TurnInfo {
             activation: self.generation,
@@ -310,17 +315,16 @@ impl<G: Grain> Activation<G> {
         };
         AssertUnwindSafe(TURN.scope(info, body).instrument(span))
             .catch_unwind()
-            .await
-            .map_err(|payload| panic_message(&*payload))
+            .map(|outcome| outcome.map_err(|payload| panic_message(&*payload)))
     }
 
     /// Runs one exclusive turn.
-    async fn turn(
-        &self,
-        grain: &mut G,
-        ctx: &GrainContext<G>,
+    fn turn<'a>(
+        &'a self,
+        grain: &'a mut G,
+        ctx: &'a GrainContext<G>,
         envelope: Envelope<G>,
-    ) -> Result<(), String> {
+    ) -> impl Future<Output = Result<(), String>> + 'a {
         let method = G::__method(&envelope.call);
         self.guarded(
             method,
@@ -328,16 +332,15 @@ impl<G: Grain> Activation<G> {
             envelope.meta,
             grain.__handle(ctx, envelope.call),
         )
-        .await
     }
 
     /// Runs one interleavable turn for [`interleave`](Self::interleave).
-    async fn shared_turn(
-        &self,
-        grain: &G,
-        ctx: &GrainContext<G>,
+    fn shared_turn<'a>(
+        &'a self,
+        grain: &'a G,
+        ctx: &'a GrainContext<G>,
         envelope: Envelope<G>,
-    ) -> Result<(), String> {
+    ) -> impl Future<Output = Result<(), String>> + 'a {
         let method = G::__method(&envelope.call);
         self.guarded(
             method,
@@ -345,7 +348,6 @@ impl<G: Grain> Activation<G> {
             envelope.meta,
             grain.__handle_shared(ctx, envelope.call),
         )
-        .await
     }
 
     /// Runs `first` and every interleavable call that reaches the head of the mailbox while it
