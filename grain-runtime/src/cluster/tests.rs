@@ -220,6 +220,50 @@ async fn a_call_to_a_stale_owner_is_forwarded_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silo_learns_the_owner_from_a_forwarded_call_and_drops_it_when_it_moves_on() {
+    let (a, b) = isolated_pair().await;
+    let c = silo("c").await;
+    let (ma, mb, mc) = (member(&a, "a"), member(&b, "b"), member(&c, "c"));
+    let stale = Directory::new(1, vec![ma.clone(), mb.clone()]);
+    let full = || Directory::new(1, vec![ma.clone(), mb.clone(), mc.clone()]);
+    a.router().unwrap().set_directory(stale);
+    b.router().unwrap().set_directory(full());
+    c.router().unwrap().set_directory(full());
+    let key = (0..1000u64)
+        .find(|&key| {
+            let id = GrainId::new(GrainKind::from_static("Tally"), key);
+            a.router().unwrap().directory().place(&id).1 == Some(&mb)
+                && b.router().unwrap().directory().place(&id).1 == Some(&mc)
+        })
+        .unwrap();
+    let grain = a.grain::<Tally>(key);
+    let forwarded = |silo: &Silo| silo.stats().forwarded;
+
+    assert_eq!(grain.add(1).await.unwrap(), 1);
+    assert_eq!(forwarded(&b), 1, "b passed the first call on to c");
+    assert_eq!(grain.add(1).await.unwrap(), 2);
+    assert_eq!(forwarded(&b), 1, "a sent the second call straight to c");
+    assert_eq!(live(&c), 1);
+
+    // Now b and c agree that b owns the grain: c, still a's learned owner, forwards the next
+    // call to b, and a follows its own view again, which names b.
+    c.router()
+        .unwrap()
+        .set_directory(Directory::new(2, vec![ma.clone(), mb.clone()]));
+    b.router()
+        .unwrap()
+        .set_directory(Directory::new(2, vec![ma, mb]));
+    assert_eq!(grain.add(1).await.unwrap(), 1, "a new activation on b");
+    assert_eq!(forwarded(&c), 1, "c passed the call on to b");
+    assert_eq!(grain.add(1).await.unwrap(), 2);
+    assert_eq!(forwarded(&c), 1, "a dropped c and sent the call to b");
+    assert_eq!((forwarded(&a), forwarded(&b)), (0, 1));
+    for silo in [a, b, c] {
+        silo.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_silo_answers_unavailable_at_once_then_leaves_the_view() {
     let mut cluster = pair().await;
     let key = owned_by(&cluster, 1);
