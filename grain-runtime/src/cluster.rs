@@ -9,6 +9,7 @@ mod owners;
 mod router;
 
 pub use config::ClusterConfig;
+use control::INCARNATIONS;
 pub(crate) use control::{MARK_LOST, VIEW, cluster_request};
 pub(crate) use directory::{Directory, Member};
 pub(crate) use router::{Destination, FIRST_RETRY, MAX_RETRY_DELAY, RETRY_FOR, Router};
@@ -91,7 +92,8 @@ impl ClusterNode {
         }
         if let Some(custody) = storage.as_ref().and_then(|s| s.custody()) {
             let view = membership.view();
-            let claimed = claim_data_dir(&view, &config.node_name, custody.as_ref());
+            let reported = incarnations_reported(&router, &view, &config.node_name).await;
+            let claimed = claim_data_dir(&view, &reported, &config.node_name, custody.as_ref());
             if let Err(refused) = claimed.await {
                 membership.set_status(SiloStatus::HandedOff).await;
                 membership.leave().await;
@@ -247,12 +249,40 @@ impl ClusterNode {
     }
 }
 
+/// Asks every other member of `view` which incarnations of silo `name` may hold grain state.
+/// Gossip alone would not say in time: a silo restarted right after a crash finds its previous
+/// incarnation still active in the others' views, not yet down. A member that does not answer
+/// is left out, with a warning.
+async fn incarnations_reported(
+    router: &Router,
+    view: &ClusterView,
+    name: &str,
+) -> Vec<Incarnation> {
+    let request = cluster_request();
+    let asks = view.members.iter().filter(|m| m.name != name).map(|member| async {
+        let answer = router
+            .control::<Vec<Incarnation>>(member.address, &request, INCARNATIONS, name)
+            .await;
+        answer.unwrap_or_else(|reason| {
+            tracing::warn!(silo = %member.name, %reason, "no answer about this silo's earlier incarnations");
+            Vec::new()
+        })
+    });
+    futures::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
 /// Checks that the data directory holds the state the cluster expects of silo `name`, then
 /// records this incarnation in it. A directory from an incarnation an operator marked lost
-/// holds state the cluster gave up; a down incarnation of this silo holds state that only its
-/// own directory has. Either way, starting would serve stale state or lose the held state.
+/// holds state the cluster gave up; a down incarnation of this silo, or one that the members
+/// `reported` as still holding state, holds state that only its own directory has. Either way,
+/// starting would serve stale state or lose the held state.
 async fn claim_data_dir(
     view: &ClusterView,
+    reported: &[Incarnation],
     name: &str,
     custody: &dyn Custody,
 ) -> Result<(), SiloError> {
@@ -266,12 +296,16 @@ async fn claim_data_dir(
             "this data directory belongs to {previous}, which an operator marked lost: the cluster gave up its state, so start silo {name} with an empty data directory"
         )));
     }
+    let me = view.get(name).map(|me| me.generation).unwrap_or_default();
     let down = view
         .members
         .iter()
         .flat_map(|m| &m.down)
+        .chain(reported)
         .filter(mine)
-        .find(|down| !lost.contains(down) && previous.as_ref() != Some(*down));
+        .find(|down| {
+            down.generation != me && !lost.contains(down) && previous.as_ref() != Some(*down)
+        });
     if let Some(down) = down {
         let found = previous.map_or("no silo's state".to_string(), |p| {
             format!("the state of {p}")
@@ -280,7 +314,6 @@ async fn claim_data_dir(
             "{down} is down holding grain state, and this data directory holds {found}: start silo {name} with the data directory of {down}, or mark it lost first"
         )));
     }
-    let me = view.get(name).map(|me| me.generation).unwrap_or_default();
     custody.set_incarnation(name, me).await.map_err(store)
 }
 

@@ -279,6 +279,27 @@ async fn a_crashed_silo_must_come_back_with_its_own_data_directory() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_silo_restarted_at_once_must_still_bring_its_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cluster = cluster(dir.path().to_owned(), 3).await;
+    fill(&cluster, 0).await;
+    cluster.crash(2);
+    // Restarted before the others noticed the crash: their views still show silo-2 active.
+    let empty = tempfile::tempdir().unwrap();
+    let refused = start_on(&cluster, "silo-2", empty.path())
+        .await
+        .expect_err("an empty directory, before the crash was detected");
+    let reason = refused.to_string();
+    assert!(reason.contains("holding grain state"), "{reason}");
+    assert!(reason.contains("no silo's state"), "{reason}");
+
+    wait_until_released(dir.path().join("silo-2")).await;
+    cluster.restart(2).await.unwrap();
+    check(&cluster, 1).await;
+    cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silo_marked_lost_cannot_come_back_with_its_old_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut cluster = cluster(dir.path().to_owned(), 3).await;

@@ -29,6 +29,8 @@ pub(crate) const PIECE: &str = "$piece";
 pub(crate) const VIEW: &str = "$view";
 /// An operator gives up the state held by a down silo; the payload names it.
 pub(crate) const MARK_LOST: &str = "$mark-lost";
+/// Asks which incarnations of a silo may hold grain state; the payload names the silo.
+pub(crate) const INCARNATIONS: &str = "$incarnations";
 
 /// The id that requests about the whole cluster (its view, marking a silo lost) are sent
 /// about; it names no grain.
@@ -130,6 +132,10 @@ impl Router {
                 let (name, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
                 let marked = self.handoff().mark_lost(&name);
                 wire::encode_into(&marked, &mut out).map_err(rejected)?;
+            }
+            INCARNATIONS => {
+                let (name, _): (String, _) = wire::decode_prefix(payload).map_err(rejected)?;
+                wire::encode_into(&self.handoff().may_hold(&name), &mut out).map_err(rejected)?;
             }
             other => {
                 return Err(Fault::Rejected(format!(

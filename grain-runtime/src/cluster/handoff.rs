@@ -144,6 +144,26 @@ impl Handoff {
         Arc::clone(&self.view.read().unwrap_or_else(PoisonError::into_inner))
     }
 
+    /// The incarnations of silo `name` that may hold grain state, as this silo sees them: the
+    /// down ones, and the one in its view if it took grains (active or leaving) and has not
+    /// handed off. A silo restarting under `name` must bring the data directory of each of them,
+    /// even one that crashed so recently that no view has dropped it yet.
+    pub(crate) fn may_hold(&self, name: &str) -> Vec<Incarnation> {
+        let view = self.view();
+        let mut found: Vec<Incarnation> = self
+            .knowledge()
+            .held(&view)
+            .into_iter()
+            .filter(|down| down.name == name)
+            .collect();
+        if let Some(silo) = view.get(name)
+            && matches!(silo.status, SiloStatus::Active | SiloStatus::Leaving)
+        {
+            found.push(silo.incarnation());
+        }
+        found
+    }
+
     /// The incarnations that are down and may hold grain state.
     pub(crate) fn held(&self) -> Vec<Incarnation> {
         let view = self.view();

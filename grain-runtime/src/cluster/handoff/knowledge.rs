@@ -16,10 +16,14 @@ pub(crate) struct Knowledge {
 
 impl Knowledge {
     /// Updates what this silo saw from `previous` to `view`: members gone without handing off
-    /// are down, members back under their name are no longer, and lost ones are given up.
+    /// are down (also when a new incarnation under the same name replaced them before they
+    /// were missed), members back under their name are no longer, and lost ones are given up.
     pub(crate) fn follow(&mut self, previous: &ClusterView, view: &ClusterView) {
         for gone in &previous.members {
-            if view.get(&gone.name).is_none() && gone.status != SiloStatus::HandedOff {
+            let same = view
+                .get(&gone.name)
+                .is_some_and(|now| now.generation == gone.generation);
+            if !same && gone.status != SiloStatus::HandedOff {
                 tracing::warn!(silo = %gone.name, "a silo vanished without handing off; its grains are unavailable until it returns or is marked lost");
                 self.down.insert(gone.incarnation());
             }
@@ -115,6 +119,30 @@ pub(super) mod tests {
             "b returned under its name"
         );
         assert!(knowledge.down.is_empty());
+    }
+
+    #[test]
+    fn a_silo_replaced_by_a_new_incarnation_before_it_was_missed_is_down() {
+        let mut knowledge = Knowledge::default();
+        let before = view(vec![
+            silo("a", 1, SiloStatus::Active),
+            silo("b", 2, SiloStatus::Active),
+        ]);
+        let restarted = view(vec![
+            silo("a", 1, SiloStatus::Active),
+            silo("b", 7, SiloStatus::Joining),
+        ]);
+        knowledge.follow(&before, &restarted);
+        assert_eq!(names(&knowledge.held(&restarted)), ["b@2"]);
+        let active = view(vec![
+            silo("a", 1, SiloStatus::Active),
+            silo("b", 7, SiloStatus::Active),
+        ]);
+        knowledge.follow(&restarted, &active);
+        assert!(
+            knowledge.held(&active).is_empty(),
+            "b@7 became active, so it brought b@2's directory"
+        );
     }
 
     #[test]
