@@ -258,21 +258,30 @@ async fn a_crashed_silo_must_come_back_with_its_own_data_directory() {
     fill(&cluster, 0).await;
     cluster.crash(2);
     cluster.settle().await.unwrap();
-    let empty = tempfile::tempdir().unwrap();
-    let refused = start_on(&cluster, "silo-2", empty.path())
-        .await
-        .expect_err("an empty directory");
-    let reason = refused.to_string();
-    assert!(reason.contains("is down holding grain state"), "{reason}");
-    assert!(reason.contains("no silo's state"), "{reason}");
+    refuse_an_empty_directory(&cluster).await;
     cluster.settle().await.unwrap();
     assert_eq!(
         cluster.silo(0).down_silos().len(),
         1,
         "the refused start left no trace"
     );
+    come_back_with_its_own(cluster, dir.path()).await;
+}
 
-    wait_until_released(dir.path().join("silo-2")).await;
+/// Starting silo-2 of `cluster` on an empty directory fails, saying what it would lose.
+async fn refuse_an_empty_directory(cluster: &TestCluster) {
+    let empty = tempfile::tempdir().unwrap();
+    let refused = start_on(cluster, "silo-2", empty.path())
+        .await
+        .expect_err("an empty directory");
+    let reason = refused.to_string();
+    assert!(reason.contains("is down holding grain state"), "{reason}");
+    assert!(reason.contains("no silo's state"), "{reason}");
+}
+
+/// Restarts crashed silo-2 on its own directory under `dir`; its state is intact.
+async fn come_back_with_its_own(mut cluster: TestCluster, dir: &std::path::Path) {
+    wait_until_released(dir.join("silo-2")).await;
     cluster.restart(2).await.unwrap();
     check(&cluster, 1).await;
     cluster.shutdown().await;
@@ -285,18 +294,8 @@ async fn a_crashed_silo_restarted_at_once_must_still_bring_its_data_directory() 
     fill(&cluster, 0).await;
     cluster.crash(2);
     // Restarted before the others noticed the crash: their views still show silo-2 active.
-    let empty = tempfile::tempdir().unwrap();
-    let refused = start_on(&cluster, "silo-2", empty.path())
-        .await
-        .expect_err("an empty directory, before the crash was detected");
-    let reason = refused.to_string();
-    assert!(reason.contains("holding grain state"), "{reason}");
-    assert!(reason.contains("no silo's state"), "{reason}");
-
-    wait_until_released(dir.path().join("silo-2")).await;
-    cluster.restart(2).await.unwrap();
-    check(&cluster, 1).await;
-    cluster.shutdown().await;
+    refuse_an_empty_directory(&cluster).await;
+    come_back_with_its_own(cluster, dir.path()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
