@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::activation::{Catalog, Envelope, Undelivered};
 use crate::call::{self, CallMeta, Fault, TURN};
-use crate::cluster::{Destination, Router};
+use crate::cluster::{Destination, Member, Router};
 use crate::error::CallError;
 use crate::grain::{Grain, GrainMethods};
 use crate::id::{GrainId, GrainKey, GrainKind};
@@ -70,9 +70,9 @@ impl<G: Grain> RefCore<G> {
         if let Some(router) = &self.router {
             match router.destination(&self.id) {
                 Destination::Here => {}
-                Destination::There { .. } => {
+                Destination::There { owner, lane } => {
                     let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
-                    return self.send_to(router, call, meta);
+                    return self.send_to(router, &owner, lane, call, meta);
                 }
                 Destination::Unplaced => {
                     return Err(CallError::Unavailable {
@@ -104,14 +104,16 @@ impl<G: Grain> RefCore<G> {
             })
     }
 
-    /// Encodes a call and sends it to the silo that owns the grain.
+    /// Encodes a call and sends it to the silo `owner`.
     fn send_to(
         &self,
         router: &Arc<Router>,
+        owner: &Member,
+        lane: u64,
         call: G::Call,
         meta: CallMeta,
     ) -> Result<(), CallError> {
-        send_remote::<G>(router, &self.id, call, &meta).map_err(|unsent| {
+        send_remote::<G>(router, &self.id, owner, lane, call, &meta).map_err(|unsent| {
             unsent
                 .fault
                 .into_call_error(self.id.clone(), unsent.method, Duration::ZERO)
@@ -127,11 +129,13 @@ pub(crate) struct Unrouted {
     pub(crate) reply: Option<RemoteReply>,
 }
 
-/// Encodes a call to `grain` and sends it to the silo that owns it, sending it again while the
-/// cluster settles (see [`Router::send_retrying`]).
+/// Encodes a call to `grain` and sends it to the silo `owner` (or to the owner the router
+/// learned for it), sending it again while the cluster settles (see [`Router::send_retrying`]).
 pub(crate) fn send_remote<G: Grain>(
     router: &Arc<Router>,
     grain: &GrainId,
+    owner: &Member,
+    lane: u64,
     call: G::Call,
     meta: &CallMeta,
 ) -> Result<(), Unrouted> {
@@ -162,7 +166,7 @@ pub(crate) fn send_remote<G: Grain>(
         Box::new(move |result| decoding_for(home, || reply(result)))
     });
     router
-        .send_retrying(head, payload.into(), reply, meta.deadline)
+        .send_retrying(owner, lane, head, payload.into(), reply, meta.deadline)
         .map_err(|unsent| Unrouted {
             method: wire.method,
             fault: Fault::Unavailable(unsent.reason),

@@ -81,7 +81,7 @@ impl SiloStats {
             panics: 0,
             expired: 0,
             mailbox_full: 0,
-            forwarded: 0,
+            forwarded,
             kinds: Vec::new(),
         };
         for kind in &kinds {
@@ -93,7 +93,6 @@ impl SiloStats {
             total.expired += kind.expired;
             total.mailbox_full += kind.mailbox_full;
         }
-        total.forwarded = forwarded;
         total.kinds = kinds;
         total
     }

@@ -20,7 +20,7 @@ fn forwarded(cluster: &TestCluster) -> Vec<u64> {
         .collect()
 }
 
-/// Calls every key once, expecting `count` visits for the keys in `expect`.
+/// Calls every key once, expecting each `(key, count)` of `expect` to answer that count.
 async fn visit_all(client: &Client, expect: &[(u64, u64)]) {
     for key in 0..GRAINS {
         let count = client.grain::<Visits>(key).visit().await.expect("visiting");

@@ -220,9 +220,10 @@ impl<G: Grain> Catalog<G> {
                 continue;
             }
             match router.destination(grain) {
-                Destination::There { .. } => {
+                Destination::There { owner, lane } => {
                     let (call, meta) = (envelope.call, envelope.meta);
-                    if let Err(unrouted) = send_remote::<G>(router, grain, call, &meta)
+                    if let Err(unrouted) =
+                        send_remote::<G>(router, grain, &owner, lane, call, &meta)
                         && let Some(reply) = unrouted.reply
                     {
                         reply(Err(unrouted.fault));

@@ -149,14 +149,12 @@ impl Handoff {
     /// handed off. A silo restarting under `name` must bring the data directory of each of them,
     /// even one that crashed so recently that no view has dropped it yet.
     pub(crate) fn may_hold(&self, name: &str) -> Vec<Incarnation> {
-        let view = self.view();
         let mut found: Vec<Incarnation> = self
-            .knowledge()
-            .held(&view)
+            .held()
             .into_iter()
             .filter(|down| down.name == name)
             .collect();
-        if let Some(silo) = view.get(name)
+        if let Some(silo) = self.view().get(name)
             && matches!(silo.status, SiloStatus::Active | SiloStatus::Leaving)
         {
             found.push(silo.incarnation());

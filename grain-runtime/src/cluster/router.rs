@@ -179,28 +179,15 @@ impl Router {
         }
     }
 
-    /// The owner learned for `grain` and the lane to it, while this side's view places the
-    /// grain on another silo.
-    fn learned_owner(&self, grain: &GrainId) -> Option<(Member, u64)> {
-        let owner = self.owners.get(grain)?;
-        match self.destination(grain) {
-            Destination::There { lane, .. } => Some((owner, lane)),
-            Destination::Here | Destination::Unplaced => None,
-        }
-    }
-
-    /// Takes the owner named by the reply to a forwarded call. One that this side's view
-    /// already names needs no entry; this side itself is never taken, since it runs only the
-    /// calls its own view gives it.
+    /// Takes the owner named by the reply to a forwarded call, for a grain this side's view
+    /// places on another silo: a grain it runs itself, or cannot place, needs no entry (and
+    /// [`dispatch`](Self::dispatch) only ever sends grains placed elsewhere). An owner that the
+    /// view names already, or this side itself, replaces what was learned with nothing.
     fn learn_owner(&self, hint: OwnerHint) {
-        if hint.silo == self.name {
+        let Destination::There { owner, .. } = self.destination(&hint.grain) else {
             return;
-        }
-        let named = match self.destination(&hint.grain) {
-            Destination::There { owner, .. } => owner.name == hint.silo,
-            Destination::Here | Destination::Unplaced => false,
         };
-        if named {
+        if hint.silo == self.name || hint.silo == owner.name {
             self.owners.forget(&hint.grain);
         } else {
             let owner = Member {
@@ -211,17 +198,20 @@ impl Router {
         }
     }
 
-    /// Sends a call from this side: to the owner it learned for the grain, or by its view.
-    /// A learned owner that cannot be reached is dropped and the view decides.
+    /// Sends a call from this side to `owner`, the grain's owner by its view, unless it learned
+    /// another owner for the grain. A learned owner that cannot be reached is dropped, and the
+    /// call goes to `owner`.
     fn dispatch(
         &self,
+        owner: &Member,
+        lane: u64,
         head: RequestHead,
         payload: Bytes,
         reply: Option<RemoteReply>,
     ) -> Result<(), Unsent> {
-        let reply = match self.learned_owner(&head.grain) {
-            Some((owner, lane)) => {
-                match self.send(owner.address, lane, head.clone(), payload.clone(), reply) {
+        let reply = match self.owners.get(&head.grain) {
+            Some(learned) => {
+                match self.send(learned.address, lane, head.clone(), payload.clone(), reply) {
                     Ok(()) => return Ok(()),
                     Err(unsent) => {
                         self.owners.forget(&head.grain);
@@ -231,14 +221,22 @@ impl Router {
             }
             None => reply,
         };
+        self.send(owner.address, lane, head, payload, reply)
+    }
+
+    /// Routes a call from this side afresh by its view: runs it here, or dispatches it.
+    fn route(
+        &self,
+        head: RequestHead,
+        payload: Bytes,
+        reply: Option<RemoteReply>,
+    ) -> Result<(), Unsent> {
         match self.destination(&head.grain) {
             Destination::Here => {
                 self.run_here(head, payload, reply);
                 Ok(())
             }
-            Destination::There { owner, lane } => {
-                self.send(owner.address, lane, head, payload, reply)
-            }
+            Destination::There { owner, lane } => self.dispatch(&owner, lane, head, payload, reply),
             Destination::Unplaced => Err(Unsent {
                 reason: self.unplaced(),
                 reply,
@@ -261,12 +259,14 @@ impl Router {
         }
     }
 
-    /// Sends a call from this side to the grain's owner; if the call is
-    /// [refused](Fault::Refused) while the cluster settles, it is routed and sent again after a
-    /// backoff, until `deadline` is near or [`RETRY_FOR`] has passed, and only then is the
-    /// caller told.
+    /// Sends a call from this side to `owner`, the grain's owner by its view (see
+    /// [`dispatch`](Self::dispatch)); if the call is [refused](Fault::Refused) while the cluster
+    /// settles, it is routed and sent again after a backoff, until `deadline` is near or
+    /// [`RETRY_FOR`] has passed, and only then is the caller told.
     pub(crate) fn send_retrying(
         self: &Arc<Self>,
+        owner: &Member,
+        lane: u64,
         head: RequestHead,
         payload: Bytes,
         reply: Option<RemoteReply>,
@@ -288,7 +288,7 @@ impl Router {
             }
             (reply, _) => reply,
         };
-        self.dispatch(head, payload, reply)
+        self.dispatch(owner, lane, head, payload, reply)
     }
 
     /// The reason a call to `grain` finds no silo.
@@ -416,7 +416,7 @@ async fn resend_later(resend: Resend, reply: RemoteReply, reason: String) {
         delay: (resend.delay * 2).min(MAX_RETRY_DELAY),
         ..resend
     };
-    if let Err(unsent) = router.dispatch(head, payload, Some(retrying(next, reply))) {
+    if let Err(unsent) = router.route(head, payload, Some(retrying(next, reply))) {
         answer(unsent.reply, Fault::Unavailable(unsent.reason));
     }
 }
@@ -467,19 +467,16 @@ mod tests {
         let (a, b, c) = (member("a", 1), member("b", 2), member("c", 3));
         let (router, grains) = router(&[a.clone(), b.clone()]);
         router.learn_owner(hint(&grains[0], &c));
-        assert_eq!(
-            router.learned_owner(&grains[0]).map(|(o, _)| o),
-            Some(c.clone())
-        );
-        assert_eq!(router.learned_owner(&grains[1]), None);
+        assert_eq!(router.owners.get(&grains[0]), Some(c.clone()));
+        assert_eq!(router.owners.get(&grains[1]), None);
         router.set_directory(Directory::new(7, vec![b.clone(), a.clone()]));
         assert_eq!(
-            router.learned_owner(&grains[0]).map(|(o, _)| o),
+            router.owners.get(&grains[0]),
             Some(c.clone()),
             "the same owners under another version keep what was learned"
         );
         router.set_directory(Directory::new(8, vec![a, b, c]));
-        assert_eq!(router.learned_owner(&grains[0]), None);
+        assert_eq!(router.owners.get(&grains[0]), None);
     }
 
     #[test]
@@ -488,12 +485,12 @@ mod tests {
         let (router, grains) = router(&[a.clone(), b.clone(), member("me", 4)]);
         router.learn_owner(hint(&grains[0], &c));
         router.learn_owner(hint(&grains[0], &a));
-        assert_eq!(router.learned_owner(&grains[0]), None, "the view names a");
+        assert_eq!(router.owners.get(&grains[0]), None, "the view names a");
         router.learn_owner(hint(&grains[1], &member("me", 4)));
-        assert_eq!(router.learned_owner(&grains[1]), None, "never itself");
+        assert_eq!(router.owners.get(&grains[1]), None, "never itself");
         router.learn_owner(hint(&grains[2], &b));
         assert_eq!(
-            router.learned_owner(&grains[2]),
+            router.owners.get(&grains[2]),
             None,
             "a grain its view places here runs here"
         );
@@ -516,7 +513,7 @@ mod tests {
             forwarded: false,
         };
         let deadline = Instant::now() + Duration::from_millis(100);
-        let _ = router.send_retrying(head, Bytes::new(), Some(reply), Some(deadline));
+        let _ = router.send_retrying(&a, 0, head, Bytes::new(), Some(reply), Some(deadline));
         for _ in 0..500 {
             if refused.lock().unwrap().is_some() {
                 break;
@@ -528,6 +525,6 @@ mod tests {
             matches!(result, Some(Err(Fault::Unavailable(_)))),
             "{result:?}"
         );
-        assert_eq!(router.learned_owner(&grains[0]), None);
+        assert_eq!(router.owners.get(&grains[0]), None);
     }
 }
