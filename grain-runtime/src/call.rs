@@ -409,91 +409,145 @@ impl<'a, G: Grain, R: Send + 'static> IntoFuture for Ask<'a, G, R> {
         let after = self
             .timeout
             .unwrap_or_else(|| self.core.default_ask_timeout());
-        let deadline = Instant::now() + after;
-        let state = match self.core.send(self.call, Some(deadline)) {
-            Ok(()) => {
-                let timer = if after >= WATCHED_FROM {
-                    let cell: Weak<dyn Expire> = Arc::downgrade(&self.cell) as _;
-                    deadlines::watch(deadline.into_std(), cell);
-                    None
-                } else {
-                    Some(Box::pin(tokio::time::sleep_until(deadline)))
-                };
-                AskState::Waiting {
-                    cell: self.cell,
-                    timer,
-                }
-            }
-            Err(error) => AskState::Failed { error: Some(error) },
-        };
         AskFuture {
             core: self.core,
             method,
             after,
-            state,
+            state: AskState::Unsent {
+                call: self.call,
+                cell: self.cell,
+            },
         }
     }
 }
 
 /// The future of an [`Ask`]: resolves to the method's return value or a [`CallError`].
 ///
+/// The call is sent when the future is first polled, and its deadline counts from then.
+///
 /// # Cancel safety
 ///
-/// Dropping it does not recall the message: a call already queued still runs, unless its
-/// deadline passes first.
+/// Dropping the future before its first poll sends nothing. Dropping it later does not recall
+/// the message: a call already queued still runs, unless its deadline passes first.
 pub struct AskFuture<'a, G: Grain, R> {
     core: &'a RefCore<G>,
     method: &'static str,
     after: Duration,
-    state: AskState<R>,
+    state: AskState<G, R>,
 }
 
-enum AskState<R> {
-    /// Sent; the answer arrives in `cell`. Short deadlines have a tokio timer of their own,
-    /// long ones are watched by [`deadlines`].
+/// The call is moved out, never pinned, so the future may move between polls.
+impl<G: Grain, R> Unpin for AskFuture<'_, G, R> {}
+
+enum AskState<G: Grain, R> {
+    Unsent {
+        call: G::Call,
+        cell: Arc<ReplyCell<R>>,
+    },
+    /// Sent; the answer arrives in `cell`.
     Waiting {
         cell: Arc<ReplyCell<R>>,
-        timer: Option<Pin<Box<Sleep>>>,
+        deadline: Deadline,
     },
     Failed {
         error: Option<CallError>,
     },
 }
 
-impl<G: Grain, R> Future for AskFuture<'_, G, R> {
+/// How a sent ask gives up at its deadline. Asks answered in their first poll never set a timer.
+enum Deadline {
+    /// Not watched yet: the ask has not waited.
+    Unarmed(Instant),
+    /// Watched by [`deadlines`], for deadlines at least [`WATCHED_FROM`] away.
+    Watched,
+    /// A tokio timer of its own, for shorter ones.
+    Timer(Pin<Box<Sleep>>),
+}
+
+impl<G: Grain, R: Send + 'static> AskFuture<'_, G, R> {
+    /// Sends the call; an idle local activation lends its turn loop, which runs here once.
+    fn send(&mut self, cx: &mut Context<'_>) {
+        let state = std::mem::replace(&mut self.state, AskState::Failed { error: None });
+        self.state = match state {
+            AskState::Unsent { call, cell } => {
+                let deadline = Instant::now() + self.after;
+                match self.core.send(call, Some(deadline)) {
+                    Ok(lent) => {
+                        if let Some(lent) = lent {
+                            lent.run(cx);
+                        }
+                        AskState::Waiting {
+                            cell,
+                            deadline: Deadline::Unarmed(deadline),
+                        }
+                    }
+                    Err(error) => AskState::Failed { error: Some(error) },
+                }
+            }
+            other => other,
+        };
+    }
+}
+
+impl<G: Grain, R: Send + 'static> Future for AskFuture<'_, G, R> {
     type Output = Result<R, CallError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
+        // Asks answered at once would otherwise let a caller run without ever yielding.
+        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+        this.send(cx);
         let grain = || this.core.id().clone();
-        match &mut this.state {
-            AskState::Failed { error } => Poll::Ready(Err(error.take().unwrap_or_else(|| {
-                CallError::ShuttingDown {
-                    grain: grain(),
-                    method: this.method,
-                }
-            }))),
-            AskState::Waiting { cell, timer } => {
-                if let Poll::Ready(answer) = cell.poll_answer(cx) {
-                    return Poll::Ready(
-                        answer.map_err(|fault| {
-                            fault.into_call_error(grain(), this.method, this.after)
-                        }),
-                    );
-                }
-                let elapsed = timer
-                    .as_mut()
-                    .is_some_and(|timer| timer.as_mut().poll(cx).is_ready());
-                if elapsed {
-                    Poll::Ready(Err(CallError::Timeout {
+        let answer = match &mut this.state {
+            AskState::Unsent { .. } | AskState::Failed { .. } => None,
+            AskState::Waiting { cell, deadline } => match cell.poll_answer(cx) {
+                Poll::Ready(answer) => Some(
+                    answer.map_err(|fault| fault.into_call_error(grain(), this.method, this.after)),
+                ),
+                Poll::Pending if deadline.passed(cell, this.after, cx) => {
+                    Some(Err(CallError::Timeout {
                         grain: grain(),
                         method: this.method,
                         after: this.after,
                     }))
-                } else {
-                    Poll::Pending
                 }
-            }
+                Poll::Pending => return Poll::Pending,
+            },
+        };
+        coop.made_progress();
+        Poll::Ready(answer.unwrap_or_else(|| {
+            let error = match &mut this.state {
+                AskState::Failed { error } => error.take(),
+                _ => None,
+            };
+            Err(error.unwrap_or_else(|| CallError::ShuttingDown {
+                grain: grain(),
+                method: this.method,
+            }))
+        }))
+    }
+}
+
+impl Deadline {
+    /// Whether the deadline has passed; arms it on the ask's first wait.
+    fn passed<R: Send + 'static>(
+        &mut self,
+        cell: &Arc<ReplyCell<R>>,
+        after: Duration,
+        cx: &mut Context<'_>,
+    ) -> bool {
+        if let Deadline::Unarmed(at) = *self {
+            *self = if after >= WATCHED_FROM {
+                let cell: Weak<dyn Expire> = Arc::downgrade(cell) as _;
+                deadlines::watch(at.into_std(), cell);
+                Deadline::Watched
+            } else {
+                Deadline::Timer(Box::pin(tokio::time::sleep_until(at)))
+            };
+        }
+        match self {
+            Deadline::Timer(timer) => timer.as_mut().poll(cx).is_ready(),
+            Deadline::Unarmed(_) | Deadline::Watched => false,
         }
     }
 }

@@ -12,7 +12,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::time::Instant;
 
-use crate::activation::{Catalog, Envelope, Undelivered};
+use crate::activation::{Catalog, Envelope, InlineLoop, Undelivered};
 use crate::call::{self, CallMeta, Fault, TURN};
 use crate::cluster::{Destination, Member, Router};
 use crate::error::CallError;
@@ -60,19 +60,26 @@ impl<G: Grain> RefCore<G> {
 
     /// Sends a call without waiting for its result.
     pub fn tell(&self, call: G::Call) -> Result<(), CallError> {
-        self.send(call, None)
+        self.send(call, None).map(drop)
     }
 
     /// Sends a call to the grain's activation, on this silo (activating it if needed) or on the
-    /// silo that owns it.
-    pub(crate) fn send(&self, call: G::Call, deadline: Option<Instant>) -> Result<(), CallError> {
+    /// silo that owns it. An ask (a call with a deadline) that starts a local turn loop may get
+    /// the loop back to run itself; a call sent from a timer never does.
+    pub(crate) fn send(
+        &self,
+        call: G::Call,
+        deadline: Option<Instant>,
+    ) -> Result<Option<InlineLoop<G>>, CallError> {
         let method = G::__method(&call);
         if let Some(router) = &self.router {
             match router.destination(&self.id) {
                 Destination::Here => {}
                 Destination::There { owner, lane } => {
                     let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
-                    return self.send_to(router, &owner, lane, call, meta);
+                    return self
+                        .send_to(router, &owner, lane, call, meta)
+                        .map(|()| None);
                 }
                 Destination::Unplaced => {
                     return Err(CallError::Unavailable {
@@ -89,8 +96,9 @@ impl<G: Grain> RefCore<G> {
             });
         };
         let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
+        let lend = deadline.is_some() && meta.timer_of.is_none();
         catalog
-            .deliver(&self.id.key, Envelope { call, meta })
+            .deliver(&self.id.key, Envelope { call, meta }, lend)
             .map_err(|(undelivered, _)| match undelivered {
                 Undelivered::MailboxFull(capacity) => CallError::MailboxFull {
                     grain: self.id.clone(),

@@ -18,7 +18,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
-use crate::activation::{ActivationStats, Catalog, Envelope, Undelivered};
+use crate::activation::{ActivationStats, Catalog, Envelope, Home, Undelivered};
 use crate::call::{CallMeta, Fault};
 use crate::cluster::{ClusterNode, Router};
 use crate::grain::Grain;
@@ -35,6 +35,7 @@ const STOPPING: u8 = 1;
 /// Lifecycle state shared by a silo and its catalogs.
 pub(crate) struct SiloState {
     runtime: Handle,
+    home: Home,
     /// Set when the silo is a cluster member: routes calls to the grains' owners.
     router: OnceLock<Arc<Router>>,
     phase: AtomicU8,
@@ -44,6 +45,11 @@ pub(crate) struct SiloState {
 impl SiloState {
     pub(crate) fn runtime(&self) -> &Handle {
         &self.runtime
+    }
+
+    /// Tells whether a thread is one of the runtime's workers.
+    pub(crate) fn home(&self) -> &Home {
+        &self.home
     }
 
     /// The silo's router, if it is a cluster member.
@@ -143,7 +149,7 @@ impl<G: Grain> KindCatalog for Catalog<G> {
                 return;
             }
         };
-        if let Err((undelivered, envelope)) = self.deliver(&key, Envelope { call, meta }) {
+        if let Err((undelivered, envelope)) = self.deliver(&key, Envelope { call, meta }, false) {
             envelope.fail(match undelivered {
                 Undelivered::MailboxFull(capacity) => Fault::MailboxFull(capacity),
                 Undelivered::ShuttingDown => Fault::ShuttingDown,

@@ -191,12 +191,26 @@ async fn an_ask_that_is_never_awaited_sends_nothing() {
 }
 
 #[tokio::test]
+async fn an_ask_future_dropped_before_its_first_poll_sends_nothing() {
+    let gate = Gate::closed();
+    let silo = start(Duration::from_secs(30), &gate).await;
+    let held = silo.grain::<Held>("h");
+    drop(held.bump().into_future());
+    assert_eq!(held.bumps().await, Ok(0));
+}
+
+#[tokio::test]
 async fn a_dropped_ask_still_runs() {
     let gate = Gate::closed();
     let silo = start(Duration::from_secs(30), &gate).await;
     let held = silo.grain::<Held>("h");
-    // Turning the ask into a future sends it; dropping the future does not recall it.
-    drop(held.bump().into_future());
+    assert_eq!(held.bumps().await, Ok(0));
+    // The first poll sends the call and starts its turn, which waits at the gate; dropping the
+    // future then does not recall it.
+    let mut ask = held.hold_then_bump().into_future();
+    assert!(futures::poll!(&mut ask).is_pending());
+    drop(ask);
+    gate.open();
     assert_eq!(held.bumps().await, Ok(1));
 }
 

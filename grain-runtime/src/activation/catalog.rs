@@ -13,7 +13,7 @@ use dashmap::mapref::entry::Entry;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
-use super::{Activation, ActivationStats, ActivationStatus, Leftovers, Rejected};
+use super::{Activation, ActivationStats, ActivationStatus, Home, InlineLoop, Leftovers, Rejected};
 use crate::call::Fault;
 use crate::cluster::{Destination, Router};
 use crate::grain::Grain;
@@ -113,6 +113,10 @@ impl<G: Grain> Catalog<G> {
         self.state.runtime()
     }
 
+    pub(crate) fn home(&self) -> &Home {
+        self.state.home()
+    }
+
     /// The silo's router, if the silo is a cluster member.
     pub(crate) fn router(&self) -> Option<&Arc<Router>> {
         self.state.router()
@@ -127,19 +131,21 @@ impl<G: Grain> Catalog<G> {
     }
 
     /// Queues a call for grain `key`, activating it if it has no live activation. A call that
-    /// cannot be queued is handed back with the reason.
+    /// cannot be queued is handed back with the reason. With `lend`, the turn loop the call
+    /// starts may be handed back to run (see [`Activation::enqueue`]).
     pub(crate) fn deliver(
         self: &Arc<Self>,
         key: &GrainKey,
         envelope: Envelope<G>,
-    ) -> Result<(), (Undelivered, Envelope<G>)> {
+        lend: bool,
+    ) -> Result<Option<InlineLoop<G>>, (Undelivered, Envelope<G>)> {
         let mut envelope = envelope;
         loop {
             let Some(activation) = self.activation(key) else {
                 return Err((Undelivered::ShuttingDown, envelope));
             };
-            match activation.enqueue(envelope) {
-                Ok(()) => return Ok(()),
+            match activation.enqueue(envelope, lend) {
+                Ok(lent) => return Ok(lent),
                 Err(Rejected::Full(returned)) => {
                     self.counters.mailbox_full.fetch_add(1, Ordering::Relaxed);
                     let capacity = self.settings.mailbox_capacity;
@@ -230,7 +236,8 @@ impl<G: Grain> Catalog<G> {
                     }
                 }
                 Destination::Here => {
-                    if let Err((undelivered, envelope)) = self.deliver(&grain.key, envelope) {
+                    if let Err((undelivered, envelope)) = self.deliver(&grain.key, envelope, false)
+                    {
                         envelope.fail(match undelivered {
                             Undelivered::MailboxFull(capacity) => Fault::MailboxFull(capacity),
                             Undelivered::ShuttingDown => Fault::ShuttingDown,

@@ -13,13 +13,16 @@
 //! A turn loop (one tokio task) exists only while the activation is `Running`: it takes the grain
 //! out of the activation, runs queued messages one turn at a time (or several interleavable turns
 //! side by side), and puts the grain back when the mailbox is empty. An idle activation is
-//! therefore just its state, its empty mailbox and a few counters.
+//! therefore just its state, its empty mailbox and a few counters. An ask that wakes an idle
+//! activation runs the loop's first poll itself (see [`inline`]).
 
 mod catalog;
+mod inline;
 mod recovery;
 
 pub(crate) use crate::mailbox::Envelope;
 pub(crate) use catalog::{Catalog, KindCounters, KindSettings, Undelivered};
+pub(crate) use inline::{Home, InlineLoop};
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -116,6 +119,8 @@ struct Inner<G: Grain> {
     kept_alive: bool,
     /// The turn loop, parked while interleaved turns wait and the mailbox is empty.
     waker: Option<Waker>,
+    /// Whether the turn loop is lent to the ask that started it, which polls it once.
+    lent: bool,
     timers: Vec<AbortHandle>,
     deactivate_on_idle: bool,
     /// Set once the grain has recovered or written, so that volatile grains pay one pointer.
@@ -153,6 +158,7 @@ impl<G: Grain> Activation<G> {
                 last_active: Instant::now(),
                 kept_alive: false,
                 waker: None,
+                lent: false,
                 timers: Vec::new(),
                 deactivate_on_idle: false,
                 durable: None,
@@ -172,8 +178,13 @@ impl<G: Grain> Activation<G> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a message and starts the turn loop if none is running.
-    pub(crate) fn enqueue(self: &Arc<Self>, envelope: Envelope<G>) -> Result<(), Rejected<G>> {
+    /// Queues a message and starts the turn loop if none is running. If `lend`, and the calling
+    /// thread is a worker of the silo's runtime, the loop is handed back for the caller to run.
+    pub(crate) fn enqueue(
+        self: &Arc<Self>,
+        envelope: Envelope<G>,
+        lend: bool,
+    ) -> Result<Option<InlineLoop<G>>, Rejected<G>> {
         let mut inner = self.lock();
         if inner.status == ActivationStatus::Retired {
             return Err(Rejected::Retired(envelope));
@@ -188,6 +199,10 @@ impl<G: Grain> Activation<G> {
         match inner.status {
             ActivationStatus::New | ActivationStatus::Idle => {
                 inner.status = ActivationStatus::Running;
+                if lend && self.catalog.home().is_current() {
+                    inner.lent = true;
+                    return Ok(Some(InlineLoop::new(Arc::clone(self))));
+                }
                 drop(inner);
                 self.start_turn_loop();
             }
@@ -200,7 +215,7 @@ impl<G: Grain> Activation<G> {
             }
             ActivationStatus::Deactivating | ActivationStatus::Retired => {}
         }
-        Ok(())
+        Ok(None)
     }
 
     fn start_turn_loop(self: &Arc<Self>) {
@@ -208,9 +223,18 @@ impl<G: Grain> Activation<G> {
     }
 
     /// The turn loop: activates if needed, then runs queued messages until the mailbox is empty.
+    ///
+    /// A lent loop hands over after each turn that leaves calls queued, so that the asker that
+    /// runs it does not run other callers' turns: it returns pending once and is spawned.
     async fn run(self: Arc<Self>) {
         let ctx = GrainContext::new(Arc::clone(&self));
-        let taken = self.lock().grain.take();
+        let (taken, lent) = {
+            let mut inner = self.lock();
+            (inner.grain.take(), inner.lent)
+        };
+        if !lent {
+            self.catalog.home().enter();
+        }
         let mut grain = match taken {
             Some(grain) => grain,
             // Boxed: activating is rare and its future is larger than all the turns together.
@@ -260,9 +284,16 @@ impl<G: Grain> Activation<G> {
             if let Err(message) = result {
                 break Err(Discard::Panicked(message));
             }
-            let discard = self.lock().durable.as_mut().and_then(|d| d.discard.take());
+            let (discard, hand_over) = {
+                let mut inner = self.lock();
+                let discard = inner.durable.as_mut().and_then(|d| d.discard.take());
+                (discard, inner.lent && !inner.mailbox.is_empty())
+            };
             if let Some(reason) = discard {
                 break Err(Discard::Stale(reason));
+            }
+            if hand_over {
+                tokio::task::yield_now().await;
             }
         };
         match outcome {

@@ -10,7 +10,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Notify;
 
 use super::{KindCatalog, RUNNING, Silo, SiloShared, SiloState, sweep_idle};
-use crate::activation::{Catalog, KindSettings};
+use crate::activation::{Catalog, Home, KindSettings};
 use crate::cluster::{ClusterConfig, ClusterNode};
 use crate::error::SiloError;
 use crate::grain::{Grain, GrainOptions};
@@ -223,6 +223,7 @@ impl SiloBuilder {
         let runtime = Handle::try_current().map_err(|_| SiloError::NoRuntime)?;
         let state = Arc::new(SiloState {
             runtime: runtime.clone(),
+            home: Home::new(),
             router: OnceLock::new(),
             phase: AtomicU8::new(RUNNING),
             retired: Notify::new(),
