@@ -39,6 +39,32 @@ impl<G: Grain> Envelope<G> {
     }
 }
 
+/// Calls a turn loop took from the mailbox in one go, so that it takes the activation's lock once
+/// per batch rather than once per call. They run before anything still in the mailbox.
+pub(crate) struct Batch<G: Grain>(VecDeque<Envelope<G>>);
+
+impl<G: Grain> Batch<G> {
+    pub(crate) fn new() -> Self {
+        Self(VecDeque::new())
+    }
+
+    pub(crate) fn pop(&mut self) -> Option<Envelope<G>> {
+        self.0.pop_front()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub(crate) fn any(&self, f: impl FnMut(&Envelope<G>) -> bool) -> bool {
+        self.0.iter().any(f)
+    }
+}
+
 /// A bounded FIFO of messages for one activation, with call-backs ahead of the rest.
 pub(crate) struct Mailbox<G: Grain> {
     /// Call-backs, handled before `queue`.
@@ -106,6 +132,27 @@ impl<G: Grain> Mailbox<G> {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.call_backs.is_empty() && self.queue.is_empty()
+    }
+
+    /// Moves every queued call, call-backs first, into the empty `batch`, whose buffer the
+    /// mailbox keeps for the calls that come next.
+    pub(crate) fn take_all(&mut self, batch: &mut Batch<G>) {
+        debug_assert!(batch.is_empty());
+        std::mem::swap(&mut self.queue, &mut batch.0);
+        while let Some(call_back) = self.call_backs.pop_back() {
+            batch.0.push_front(call_back);
+        }
+    }
+
+    /// Puts what is left of `batch` back at the front. Call-backs that arrived while it ran
+    /// follow it as ordinary calls: no turn of the activation could wait on them meanwhile, and
+    /// behind the batch they cannot overtake an earlier call of their sender.
+    pub(crate) fn put_back(&mut self, batch: &mut Batch<G>) {
+        let queued = std::mem::take(&mut self.queue);
+        let mut front = std::mem::take(&mut batch.0);
+        front.extend(self.call_backs.drain(..));
+        front.extend(queued);
+        self.queue = front;
     }
 
     /// Frees the buffers of a drained mailbox that once held a burst.

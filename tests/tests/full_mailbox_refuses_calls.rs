@@ -128,3 +128,36 @@ async fn the_silo_default_capacity_applies_without_an_attribute() {
     assert_eq!(stats.kind("Small").unwrap().mailbox_full, 1);
     gate.open();
 }
+
+#[tokio::test]
+async fn calls_taken_together_count_until_each_starts() {
+    let gate = Gate::closed();
+    let g = gate.clone();
+    let silo = silo()
+        .register_with(move |_| Small {
+            gate: g.clone(),
+            handled: 0,
+        })
+        .start()
+        .await
+        .unwrap();
+    let small = silo.grain::<Small>("s");
+    // Both are queued before the turn loop first runs, so it takes them in one batch; the poke
+    // behind the held turn still takes a place in the mailbox.
+    small.tell().hold().unwrap();
+    small.tell().poke().unwrap();
+    gate.wait_for_arrivals(1).await;
+    assert_eq!(silo.activation_stats(&small).unwrap().mailbox_len, 1);
+    small.tell().poke().unwrap();
+    assert!(matches!(
+        small.tell().poke(),
+        Err(CallError::MailboxFull { capacity: 2, .. })
+    ));
+    gate.open();
+    eventually("the mailbox to drain", || {
+        silo.activation_stats(&small)
+            .is_some_and(|a| a.mailbox_len == 0)
+    })
+    .await;
+    assert_eq!(small.poke().await, Ok(3));
+}

@@ -37,7 +37,7 @@ impl<G: Grain> InlineLoop<G> {
         let mut turns: Pin<Box<dyn Future<Output = ()> + Send>> =
             Box::pin(Arc::clone(&self.activation).run());
         if turns.as_mut().poll(cx).is_pending() {
-            self.activation.lock().lent = false;
+            self.activation.lent.store(false, Ordering::Relaxed);
             self.activation.catalog().runtime().spawn(turns);
         }
     }

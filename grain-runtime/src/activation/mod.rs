@@ -26,7 +26,7 @@ pub(crate) use inline::{Home, InlineLoop};
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -42,7 +42,7 @@ use crate::context::GrainContext;
 use crate::error::panic_message;
 use crate::grain::Grain;
 use crate::id::GrainId;
-use crate::mailbox::Mailbox;
+use crate::mailbox::{Batch, Mailbox};
 use crate::persistence::fencing::Fence;
 use crate::persistence::{Cursor, PersistenceModel};
 
@@ -106,6 +106,14 @@ pub(crate) struct Activation<G: Grain> {
     id: GrainId,
     generation: u64,
     catalog: Arc<Catalog<G>>,
+    /// Calls the turn loop took in its current batch and has not started yet. They still count
+    /// against the mailbox's capacity.
+    batched: AtomicUsize,
+    /// Whether the turn loop is lent to the ask that started it, which polls it once.
+    lent: AtomicBool,
+    /// Set when the activation must be discarded after the current turn; the reason is in
+    /// [`Durable::discard`].
+    discarding: AtomicBool,
     inner: Mutex<Inner<G>>,
 }
 
@@ -119,8 +127,6 @@ struct Inner<G: Grain> {
     kept_alive: bool,
     /// The turn loop, parked while interleaved turns wait and the mailbox is empty.
     waker: Option<Waker>,
-    /// Whether the turn loop is lent to the ask that started it, which polls it once.
-    lent: bool,
     timers: Vec<AbortHandle>,
     deactivate_on_idle: bool,
     /// Set once the grain has recovered or written, so that volatile grains pay one pointer.
@@ -150,6 +156,9 @@ impl<G: Grain> Activation<G> {
             id,
             generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
             catalog,
+            batched: AtomicUsize::new(0),
+            lent: AtomicBool::new(false),
+            discarding: AtomicBool::new(false),
             inner: Mutex::new(Inner {
                 status: ActivationStatus::New,
                 mailbox,
@@ -158,7 +167,6 @@ impl<G: Grain> Activation<G> {
                 last_active: Instant::now(),
                 kept_alive: false,
                 waker: None,
-                lent: false,
                 timers: Vec::new(),
                 deactivate_on_idle: false,
                 durable: None,
@@ -189,18 +197,20 @@ impl<G: Grain> Activation<G> {
         if inner.status == ActivationStatus::Retired {
             return Err(Rejected::Retired(envelope));
         }
-        if let Err(envelope) =
-            inner
-                .mailbox
-                .push(envelope, self.catalog.settings().mailbox_capacity, &self.id)
-        {
+        let room = self
+            .catalog
+            .settings()
+            .mailbox_capacity
+            .saturating_sub(self.batched.load(Ordering::Relaxed));
+        if let Err(envelope) = inner.mailbox.push(envelope, room, &self.id) {
             return Err(Rejected::Full(envelope));
         }
         match inner.status {
             ActivationStatus::New | ActivationStatus::Idle => {
                 inner.status = ActivationStatus::Running;
-                if lend && self.catalog.home().is_current() {
-                    inner.lent = true;
+                let lend = lend && self.catalog.home().is_current();
+                self.lent.store(lend, Ordering::Relaxed);
+                if lend {
                     return Ok(Some(InlineLoop::new(Arc::clone(self))));
                 }
                 drop(inner);
@@ -224,15 +234,16 @@ impl<G: Grain> Activation<G> {
 
     /// The turn loop: activates if needed, then runs queued messages until the mailbox is empty.
     ///
+    /// It takes calls in batches, all that are queued at once. A grain that interleaves turns
+    /// goes back to taking one call at a time: its turns admit calls from the mailbox, and a
+    /// call-back must see the calls queued before it.
+    ///
     /// A lent loop hands over after each turn that leaves calls queued, so that the asker that
     /// runs it does not run other callers' turns: it returns pending once and is spawned.
     async fn run(self: Arc<Self>) {
         let ctx = GrainContext::new(Arc::clone(&self));
-        let (taken, lent) = {
-            let mut inner = self.lock();
-            (inner.grain.take(), inner.lent)
-        };
-        if !lent {
+        let taken = self.lock().grain.take();
+        if !self.lent.load(Ordering::Relaxed) {
             self.catalog.home().enter();
         }
         let mut grain = match taken {
@@ -252,23 +263,37 @@ impl<G: Grain> Activation<G> {
                 }
             },
         };
+        let mut batch = Batch::new();
+        let mut batching = true;
         let outcome = loop {
-            let envelope = {
-                let mut inner = self.lock();
-                match self.take(&mut inner) {
-                    Some(envelope) => envelope,
-                    None if inner.deactivate_on_idle || !self.catalog.accepting() => {
-                        inner.status = ActivationStatus::Deactivating;
-                        break Ok(());
-                    }
-                    None => {
-                        inner.mailbox.shrink_when_empty();
-                        inner.grain = Some(grain);
-                        inner.status = ActivationStatus::Idle;
-                        if std::mem::take(&mut inner.kept_alive) {
-                            inner.last_active = Instant::now();
+            let envelope = match batch.pop() {
+                Some(envelope) => {
+                    self.batched.store(batch.len(), Ordering::Relaxed);
+                    self.catalog.counters().messages_handled.add(1);
+                    envelope
+                }
+                None => {
+                    let mut inner = self.lock();
+                    let next = if batching {
+                        self.take_batch(&mut inner, &mut batch)
+                    } else {
+                        self.take(&mut inner)
+                    };
+                    match next {
+                        Some(envelope) => envelope,
+                        None if inner.deactivate_on_idle || !self.catalog.accepting() => {
+                            inner.status = ActivationStatus::Deactivating;
+                            break Ok(());
                         }
-                        return;
+                        None => {
+                            inner.mailbox.shrink_when_empty();
+                            inner.grain = Some(grain);
+                            inner.status = ActivationStatus::Idle;
+                            if std::mem::take(&mut inner.kept_alive) {
+                                inner.last_active = Instant::now();
+                            }
+                            return;
+                        }
                     }
                 }
             };
@@ -277,6 +302,10 @@ impl<G: Grain> Activation<G> {
                 continue;
             }
             let result = if G::__interleaves(&envelope.call) {
+                if batching {
+                    batching = false;
+                    self.put_back(&mut batch);
+                }
                 self.interleave(&grain, &ctx, envelope).await
             } else {
                 self.turn(&mut grain, &ctx, envelope).await
@@ -284,21 +313,49 @@ impl<G: Grain> Activation<G> {
             if let Err(message) = result {
                 break Err(Discard::Panicked(message));
             }
-            let (discard, hand_over) = {
-                let mut inner = self.lock();
-                let discard = inner.durable.as_mut().and_then(|d| d.discard.take());
-                (discard, inner.lent && !inner.mailbox.is_empty())
-            };
-            if let Some(reason) = discard {
+            if self.discarding.load(Ordering::Acquire) {
+                let reason = self.lock().durable().discard.take().unwrap_or_default();
                 break Err(Discard::Stale(reason));
             }
-            if hand_over {
+            if self.lent.load(Ordering::Relaxed)
+                && (!batch.is_empty() || !self.lock().mailbox.is_empty())
+            {
                 tokio::task::yield_now().await;
             }
         };
         match outcome {
             Ok(()) => Box::pin(self.deactivate(grain, &ctx)).await,
-            Err(reason) => self.discard(grain, reason),
+            Err(reason) => {
+                self.put_back(&mut batch);
+                self.discard(grain, reason);
+            }
+        }
+    }
+
+    /// Takes every queued call into `batch` and returns the first, counting them as handled (see
+    /// [`take`](Self::take)).
+    fn take_batch(&self, inner: &mut Inner<G>, batch: &mut Batch<G>) -> Option<Envelope<G>> {
+        if inner.mailbox.len() <= 1 {
+            // A lone call leaves the mailbox its buffer.
+            return self.take(inner);
+        }
+        inner.mailbox.take_all(batch);
+        let envelope = batch.pop()?;
+        inner.handled += 1 + batch.len() as u64;
+        inner.kept_alive |= envelope.meta.timer_of != Some(self.generation)
+            || batch.any(|e| e.meta.timer_of != Some(self.generation));
+        self.batched.store(batch.len(), Ordering::Relaxed);
+        self.catalog.counters().messages_handled.add(1);
+        Some(envelope)
+    }
+
+    /// Returns the calls of `batch` not started yet to the mailbox.
+    fn put_back(&self, batch: &mut Batch<G>) {
+        if !batch.is_empty() {
+            let mut inner = self.lock();
+            inner.handled -= batch.len() as u64;
+            inner.mailbox.put_back(batch);
+            self.batched.store(0, Ordering::Relaxed);
         }
     }
 
@@ -533,6 +590,7 @@ impl<G: Grain> Activation<G> {
     /// what is durable.
     pub(crate) fn discard_after_turn(&self, reason: String) {
         self.lock().durable().discard.get_or_insert(reason);
+        self.discarding.store(true, Ordering::Release);
     }
 
     pub(crate) fn set_deactivate_on_idle(&self) {
@@ -566,13 +624,14 @@ impl<G: Grain> Activation<G> {
 
     pub(crate) fn stats(&self) -> ActivationStats {
         let inner = self.lock();
+        let batched = self.batched.load(Ordering::Relaxed);
         let idle_for = match inner.status {
             ActivationStatus::Idle => inner.last_active.elapsed(),
             _ => Duration::ZERO,
         };
         ActivationStats {
-            mailbox_len: inner.mailbox.len(),
-            messages_handled: inner.handled,
+            mailbox_len: inner.mailbox.len() + batched,
+            messages_handled: inner.handled - batched as u64,
             status: inner.status,
             idle_for,
         }
