@@ -125,6 +125,9 @@ struct Inner<G: Grain> {
     last_active: Instant,
     /// Whether a call other than this activation's own timer ticks was taken since it was last idle.
     kept_alive: bool,
+    /// How many calls the turn loop's current batch held after its first: at least
+    /// [`Activation::batched`].
+    batch_len: usize,
     /// The turn loop, parked while interleaved turns wait and the mailbox is empty.
     waker: Option<Waker>,
     timers: Vec<AbortHandle>,
@@ -166,6 +169,7 @@ impl<G: Grain> Activation<G> {
                 handled: 0,
                 last_active: Instant::now(),
                 kept_alive: false,
+                batch_len: 0,
                 waker: None,
                 timers: Vec::new(),
                 deactivate_on_idle: false,
@@ -197,11 +201,14 @@ impl<G: Grain> Activation<G> {
         if inner.status == ActivationStatus::Retired {
             return Err(Rejected::Retired(envelope));
         }
-        let room = self
-            .catalog
-            .settings()
-            .mailbox_capacity
-            .saturating_sub(self.batched.load(Ordering::Relaxed));
+        let capacity = self.catalog.settings().mailbox_capacity;
+        // The loop's count of calls still to start is read only when it could matter, since the
+        // loop writes it on every call.
+        let room = if inner.mailbox.len() + inner.batch_len < capacity {
+            capacity
+        } else {
+            capacity.saturating_sub(self.batched.load(Ordering::Relaxed))
+        };
         if let Err(envelope) = inner.mailbox.push(envelope, room, &self.id) {
             return Err(Rejected::Full(envelope));
         }
@@ -337,10 +344,12 @@ impl<G: Grain> Activation<G> {
     fn take_batch(&self, inner: &mut Inner<G>, batch: &mut Batch<G>) -> Option<Envelope<G>> {
         if inner.mailbox.len() <= 1 {
             // A lone call leaves the mailbox its buffer.
+            inner.batch_len = 0;
             return self.take(inner);
         }
         inner.mailbox.take_all(batch);
         let envelope = batch.pop()?;
+        inner.batch_len = batch.len();
         inner.handled += 1 + batch.len() as u64;
         inner.kept_alive |= envelope.meta.timer_of != Some(self.generation)
             || batch.any(|e| e.meta.timer_of != Some(self.generation));
@@ -354,6 +363,7 @@ impl<G: Grain> Activation<G> {
         if !batch.is_empty() {
             let mut inner = self.lock();
             inner.handled -= batch.len() as u64;
+            inner.batch_len = 0;
             inner.mailbox.put_back(batch);
             self.batched.store(0, Ordering::Relaxed);
         }
