@@ -23,7 +23,6 @@ use crate::grain::Grain;
 use crate::id::GrainId;
 use crate::reference::RefCore;
 use crate::reply_cell::{ReplyCell, ReplySender};
-use crate::silo::SiloShared;
 use crate::wire_call::{RemoteReply, ValueCodec};
 
 /// What a silo reports on a reply channel instead of a value; the caller turns it into a [`CallError`].
@@ -259,8 +258,9 @@ pub(crate) struct TurnInfo {
     pub(crate) interleaving: bool,
     pub(crate) correlation: u64,
     pub(crate) chain: Option<Arc<ChainLink>>,
-    /// The silo hosting the turn, which resolves refs deserialized inside it.
-    pub(crate) silo: Weak<SiloShared>,
+    /// The id of the home of the silo hosting the turn (see [`silo_at`](crate::silo::silo_at)),
+    /// which resolves refs deserialized inside it.
+    pub(crate) silo: u64,
 }
 
 tokio::task_local! {

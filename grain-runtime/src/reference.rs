@@ -341,7 +341,10 @@ impl<'de, G: Grain> Deserialize<'de> for VirtualActorRef<G> {
         let key = GrainKey::deserialize(deserializer)?;
         let home = DECODING_FOR
             .with(|current| current.borrow().clone())
-            .or_else(|| TURN.try_with(|turn| RefHome::Silo(turn.silo.clone())).ok())
+            .or_else(|| {
+                TURN.try_with(|turn| RefHome::Silo(crate::silo::silo_at(turn.silo)))
+                    .ok()
+            })
             .ok_or_else(|| {
                 D::Error::custom(format!(
                     "a VirtualActorRef<{}> can only be deserialized inside a grain turn, or in a \

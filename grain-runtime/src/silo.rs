@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -31,6 +31,27 @@ use crate::wire_call::RemoteReply;
 
 const RUNNING: u8 = 0;
 const STOPPING: u8 = 1;
+
+/// The silos of this process by the id of their [`Home`], so that a turn can name its silo with
+/// a number: a counted pointer in every turn was bumped by every thread on every call.
+static SILOS: Mutex<Vec<(u64, Weak<SiloShared>)>> = Mutex::new(Vec::new());
+
+/// Lists a started silo in [`SILOS`], dropping the entries of silos that are gone.
+fn register(shared: &Arc<SiloShared>) {
+    let mut silos = SILOS.lock().unwrap_or_else(PoisonError::into_inner);
+    silos.retain(|(_, silo)| silo.strong_count() > 0);
+    silos.push((shared.state.home().id(), Arc::downgrade(shared)));
+}
+
+/// The silo whose home has id `home`; dangling if it is gone.
+pub(crate) fn silo_at(home: u64) -> Weak<SiloShared> {
+    SILOS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|(id, _)| *id == home)
+        .map_or_else(Weak::new, |(_, silo)| silo.clone())
+}
 
 /// Lifecycle state shared by a silo and its catalogs.
 pub(crate) struct SiloState {

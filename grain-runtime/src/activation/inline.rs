@@ -60,6 +60,11 @@ impl Home {
         Self(NEXT.fetch_add(1, Ordering::Relaxed))
     }
 
+    /// The number naming this home, unique in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.0
+    }
+
     /// Records that the calling thread runs this silo's tasks.
     pub(super) fn enter(&self) {
         HOME.with(|home| home.set(self.0));

@@ -409,7 +409,7 @@ impl<G: Grain> Activation<G> {
             interleaving,
             correlation: meta.correlation,
             chain: meta.chain,
-            silo: self.catalog.silo().clone(),
+            silo: self.catalog.home().id(),
         };
         AssertUnwindSafe(TURN.scope(info, body).instrument(span))
             .catch_unwind()
@@ -641,7 +641,7 @@ impl<G: Grain> Activation<G> {
         };
         ActivationStats {
             mailbox_len: inner.mailbox.len() + batched,
-            messages_handled: inner.handled - batched as u64,
+            messages_handled: inner.handled.saturating_sub(batched as u64),
             status: inner.status,
             idle_for,
         }

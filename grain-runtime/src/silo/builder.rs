@@ -255,6 +255,7 @@ impl SiloBuilder {
                 shutdown_timeout: self.shutdown_timeout,
             }
         });
+        super::register(&shared);
         let shortest_idle = shared
             .catalogs
             .iter()
