@@ -470,11 +470,12 @@ impl<G: Grain, R: Send + 'static> AskFuture<'_, G, R> {
         let state = std::mem::replace(&mut self.state, AskState::Failed { error: None });
         self.state = match state {
             AskState::Unsent { call, cell } => {
-                let deadline = Instant::now() + self.after;
+                let now = Instant::now();
+                let deadline = now + self.after;
                 match self.core.send(call, Some(deadline)) {
                     Ok(lent) => {
                         if let Some(lent) = lent {
-                            lent.run(cx);
+                            lent.run(now, cx);
                         }
                         AskState::Waiting {
                             cell,

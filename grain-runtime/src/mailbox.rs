@@ -29,9 +29,14 @@ impl<G: Grain> Envelope<G> {
     /// Whether the deadline passed, so the call must not run. Reads the clock only for calls
     /// that have a deadline.
     pub(crate) fn expired(&self) -> bool {
+        self.expired_at(None)
+    }
+
+    /// Whether the deadline had passed at `now`, or at the clock's reading if `None`.
+    pub(crate) fn expired_at(&self, now: Option<Instant>) -> bool {
         self.meta
             .deadline
-            .is_some_and(|deadline| deadline <= Instant::now())
+            .is_some_and(|deadline| deadline <= now.unwrap_or_else(Instant::now))
     }
 
     pub(crate) fn fail(self, fault: Fault) {

@@ -19,6 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Context;
 
+use tokio::time::Instant;
+
 use super::Activation;
 use crate::grain::Grain;
 
@@ -33,9 +35,10 @@ impl<G: Grain> InlineLoop<G> {
     }
 
     /// Polls the loop once in the asking task's context `cx`, and spawns what is left of it.
-    pub(crate) fn run(self, cx: &mut Context<'_>) {
+    /// `sent_at` is the clock's reading when the ask was sent.
+    pub(crate) fn run(self, sent_at: Instant, cx: &mut Context<'_>) {
         let mut turns: Pin<Box<dyn Future<Output = ()> + Send>> =
-            Box::pin(Arc::clone(&self.activation).run());
+            Box::pin(Arc::clone(&self.activation).run(Some(sent_at)));
         if turns.as_mut().poll(cx).is_pending() {
             self.activation.lent.store(false, Ordering::Relaxed);
             self.activation.catalog().runtime().spawn(turns);

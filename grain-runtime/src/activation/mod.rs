@@ -244,7 +244,7 @@ impl<G: Grain> Activation<G> {
     }
 
     fn start_turn_loop(self: &Arc<Self>) {
-        self.catalog.runtime().spawn(Arc::clone(self).run());
+        self.catalog.runtime().spawn(Arc::clone(self).run(None));
     }
 
     /// The turn loop: activates if needed, then runs queued messages until the mailbox is empty.
@@ -255,9 +255,13 @@ impl<G: Grain> Activation<G> {
     ///
     /// A lent loop hands over after each turn that leaves calls queued, so that the asker that
     /// runs it does not run other callers' turns: it returns pending once and is spawned.
-    async fn run(self: Arc<Self>) {
+    ///
+    /// `sent_at` is a clock reading taken just before the loop started: the first call taken is
+    /// checked against it, unless activating came first, which may take long.
+    async fn run(self: Arc<Self>, sent_at: Option<Instant>) {
         let ctx = GrainContext::new(Arc::clone(&self));
         let taken = self.lock().grain.take();
+        let mut now = sent_at.filter(|_| taken.is_some());
         if !self.lent.load(Ordering::Relaxed) {
             self.catalog.home().enter();
         }
@@ -280,6 +284,8 @@ impl<G: Grain> Activation<G> {
         };
         let mut batch = Batch::new();
         let mut batching = true;
+        // Set after a turn of a lent loop: calls found queued then go to a task of their own.
+        let mut hand_over = false;
         let outcome = loop {
             let envelope = match batch.pop() {
                 Some(envelope) => {
@@ -288,31 +294,34 @@ impl<G: Grain> Activation<G> {
                     envelope
                 }
                 None => {
-                    let mut inner = self.lock();
-                    let next = if batching {
-                        self.take_batch(&mut inner, &mut batch)
-                    } else {
-                        self.take(&mut inner)
-                    };
-                    match next {
-                        Some(envelope) => envelope,
-                        None if inner.deactivate_on_idle || !self.catalog.accepting() => {
-                            inner.status = ActivationStatus::Deactivating;
-                            break Ok(());
-                        }
-                        None => {
-                            inner.mailbox.shrink_when_empty();
-                            inner.grain = Some(grain);
-                            inner.status = ActivationStatus::Idle;
-                            if std::mem::take(&mut inner.kept_alive) {
-                                inner.last_active = Instant::now();
+                    let taken = {
+                        let mut inner = self.lock();
+                        if std::mem::take(&mut hand_over) && !inner.mailbox.is_empty() {
+                            None
+                        } else {
+                            let next = if batching {
+                                self.take_batch(&mut inner, &mut batch)
+                            } else {
+                                self.take(&mut inner)
+                            };
+                            match next {
+                                Some(envelope) => Some(envelope),
+                                None if inner.deactivate_on_idle || !self.catalog.accepting() => {
+                                    inner.status = ActivationStatus::Deactivating;
+                                    break Ok(());
+                                }
+                                None => return self.rest(&mut inner, grain),
                             }
-                            return;
                         }
-                    }
+                    };
+                    let Some(envelope) = taken else {
+                        tokio::task::yield_now().await;
+                        continue;
+                    };
+                    envelope
                 }
             };
-            if envelope.expired() {
+            if envelope.expired_at(now.take()) {
                 self.expire(envelope);
                 continue;
             }
@@ -332,10 +341,12 @@ impl<G: Grain> Activation<G> {
                 let reason = self.lock().durable().discard.take().unwrap_or_default();
                 break Err(Discard::Stale(reason));
             }
-            if self.lent.load(Ordering::Relaxed)
-                && (!batch.is_empty() || !self.lock().mailbox.is_empty())
-            {
-                tokio::task::yield_now().await;
+            if self.lent.load(Ordering::Relaxed) {
+                if batch.is_empty() {
+                    hand_over = true;
+                } else {
+                    tokio::task::yield_now().await;
+                }
             }
         };
         match outcome {
@@ -344,6 +355,16 @@ impl<G: Grain> Activation<G> {
                 self.put_back(&mut batch);
                 self.discard(grain, reason);
             }
+        }
+    }
+
+    /// Puts the grain back into the idle activation, its mailbox found empty under `inner`.
+    fn rest(&self, inner: &mut Inner<G>, grain: Box<G>) {
+        inner.mailbox.shrink_when_empty();
+        inner.grain = Some(grain);
+        inner.status = ActivationStatus::Idle;
+        if std::mem::take(&mut inner.kept_alive) {
+            inner.last_active = Instant::now();
         }
     }
 
