@@ -256,12 +256,13 @@ impl<G: Grain> Activation<G> {
     /// A lent loop hands over after each turn that leaves calls queued, so that the asker that
     /// runs it does not run other callers' turns: it returns pending once and is spawned.
     ///
-    /// `sent_at` is a clock reading taken just before the loop started: the first call taken is
-    /// checked against it, unless activating came first, which may take long.
+    /// `sent_at` is a clock reading taken just before a lent loop started: the first call taken
+    /// is checked against it, unless activating came first, which may take long, and so is the
+    /// end of the activity if the loop goes idle while still lent, within the asker's poll.
     async fn run(self: Arc<Self>, sent_at: Option<Instant>) {
         let ctx = GrainContext::new(Arc::clone(&self));
         let taken = self.lock().grain.take();
-        let mut now = sent_at.filter(|_| taken.is_some());
+        let mut first_check = sent_at.filter(|_| taken.is_some());
         if !self.lent.load(Ordering::Relaxed) {
             self.catalog.home().enter();
         }
@@ -310,7 +311,7 @@ impl<G: Grain> Activation<G> {
                                     inner.status = ActivationStatus::Deactivating;
                                     break Ok(());
                                 }
-                                None => return self.rest(&mut inner, grain),
+                                None => return self.rest(&mut inner, grain, sent_at),
                             }
                         }
                     };
@@ -321,7 +322,7 @@ impl<G: Grain> Activation<G> {
                     envelope
                 }
             };
-            if envelope.expired_at(now.take()) {
+            if envelope.expired_at(first_check.take()) {
                 self.expire(envelope);
                 continue;
             }
@@ -358,13 +359,16 @@ impl<G: Grain> Activation<G> {
         }
     }
 
-    /// Puts the grain back into the idle activation, its mailbox found empty under `inner`.
-    fn rest(&self, inner: &mut Inner<G>, grain: Box<G>) {
+    /// Puts the grain back into the idle activation, its mailbox found empty under `inner`. A
+    /// loop still lent has not waited since the asker read the clock at `sent_at`.
+    fn rest(&self, inner: &mut Inner<G>, grain: Box<G>, sent_at: Option<Instant>) {
         inner.mailbox.shrink_when_empty();
         inner.grain = Some(grain);
         inner.status = ActivationStatus::Idle;
         if std::mem::take(&mut inner.kept_alive) {
-            inner.last_active = Instant::now();
+            inner.last_active = sent_at
+                .filter(|_| self.lent.load(Ordering::Relaxed))
+                .unwrap_or_else(Instant::now);
         }
     }
 
