@@ -99,7 +99,7 @@ impl DataDir {
     pub fn raw(&self) -> RawStore {
         let dir = self.path();
         let db = match self.backend {
-            Backend::Sled => RawDb::Sled(::sled::open(dir).expect("opening sled directly")),
+            Backend::Sled => RawDb::Sled(open_closed_sled(dir)),
             Backend::Redb => RawDb::Redb(
                 ::redb::Database::open(dir.join("grains.redb")).expect("opening redb directly"),
             ),
@@ -369,5 +369,26 @@ impl Journal for ControlledJournal {
 
     async fn prune(&self, grain: &GrainId, through_seq: u64) -> Result<(), StoreError> {
         self.inner.prune(grain, through_seq).await
+    }
+}
+
+/// Opens the sled database in `dir` once the store that just closed it lets go of its lock: sled
+/// releases it from a background thread, a moment after the last handle drops.
+///
+/// # Panics
+///
+/// If the database cannot be opened within [`WAIT`](crate::WAIT).
+pub fn open_closed_sled(dir: &Path) -> ::sled::Db {
+    let deadline = std::time::Instant::now() + crate::WAIT;
+    loop {
+        match ::sled::open(dir) {
+            Err(::sled::Error::Io(error))
+                if error.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            opened => return opened.expect("opening the closed sled database"),
+        }
     }
 }

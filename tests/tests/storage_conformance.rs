@@ -6,7 +6,6 @@
 use std::path::Path;
 
 use grain_runtime::Storage;
-use grain_tests::WAIT;
 use grain_tests::storage_conformance::{self, RecordKind, StoredRecord};
 
 /// One test per conformance property, in a module named after the backend, so that test names
@@ -99,26 +98,9 @@ fn damaged(value: &[u8]) -> Vec<u8> {
     value
 }
 
-/// Opens the sled database in `dir` once the store that just closed it lets go of its lock: sled
-/// releases it from a background thread, a moment after the last handle drops.
-fn open_closed_sled(dir: &Path) -> ::sled::Db {
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        match ::sled::open(dir) {
-            Err(::sled::Error::Io(error))
-                if error.to_string().starts_with("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            opened => return opened.expect("opening the closed sled database"),
-        }
-    }
-}
-
 /// Damages `record` in the closed sled database in `dir`.
 fn corrupt_sled(dir: &Path, record: &StoredRecord) {
-    let db = open_closed_sled(dir);
+    let db = grain_tests::durable::open_closed_sled(dir);
     let tree = db
         .open_tree(table_name(record.kind))
         .expect("opening the sled tree");
