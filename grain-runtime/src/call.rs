@@ -467,25 +467,26 @@ enum Deadline {
 impl<G: Grain, R: Send + 'static> AskFuture<'_, G, R> {
     /// Sends the call; an idle local activation lends its turn loop, which runs here once.
     fn send(&mut self, cx: &mut Context<'_>) {
+        if !matches!(self.state, AskState::Unsent { .. }) {
+            return;
+        }
         let state = std::mem::replace(&mut self.state, AskState::Failed { error: None });
-        self.state = match state {
-            AskState::Unsent { call, cell } => {
-                let now = Instant::now();
-                let deadline = now + self.after;
-                match self.core.send(call, Some(deadline)) {
-                    Ok(lent) => {
-                        if let Some(lent) = lent {
-                            lent.run(now, cx);
-                        }
-                        AskState::Waiting {
-                            cell,
-                            deadline: Deadline::Unarmed(deadline),
-                        }
-                    }
-                    Err(error) => AskState::Failed { error: Some(error) },
+        let AskState::Unsent { call, cell } = state else {
+            return;
+        };
+        let now = Instant::now();
+        let deadline = now + self.after;
+        self.state = match self.core.send(call, Some(deadline)) {
+            Ok(lent) => {
+                if let Some(lent) = lent {
+                    lent.run(now, cx);
+                }
+                AskState::Waiting {
+                    cell,
+                    deadline: Deadline::Unarmed(deadline),
                 }
             }
-            other => other,
+            Err(error) => AskState::Failed { error: Some(error) },
         };
     }
 }
@@ -499,33 +500,28 @@ impl<G: Grain, R: Send + 'static> Future for AskFuture<'_, G, R> {
         let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
         this.send(cx);
         let grain = || this.core.id().clone();
-        let answer = match &mut this.state {
-            AskState::Unsent { .. } | AskState::Failed { .. } => None,
+        let shutting_down = || CallError::ShuttingDown {
+            grain: grain(),
+            method: this.method,
+        };
+        let result = match &mut this.state {
             AskState::Waiting { cell, deadline } => match cell.poll_answer(cx) {
-                Poll::Ready(answer) => Some(
-                    answer.map_err(|fault| fault.into_call_error(grain(), this.method, this.after)),
-                ),
-                Poll::Pending if deadline.passed(cell, this.after, cx) => {
-                    Some(Err(CallError::Timeout {
-                        grain: grain(),
-                        method: this.method,
-                        after: this.after,
-                    }))
+                Poll::Ready(answer) => {
+                    answer.map_err(|fault| fault.into_call_error(grain(), this.method, this.after))
                 }
+                Poll::Pending if deadline.passed(cell, this.after, cx) => Err(CallError::Timeout {
+                    grain: grain(),
+                    method: this.method,
+                    after: this.after,
+                }),
                 Poll::Pending => return Poll::Pending,
             },
+            AskState::Failed { error } => Err(error.take().unwrap_or_else(shutting_down)),
+            // `send` never leaves an ask unsent.
+            AskState::Unsent { .. } => Err(shutting_down()),
         };
         coop.made_progress();
-        Poll::Ready(answer.unwrap_or_else(|| {
-            let error = match &mut this.state {
-                AskState::Failed { error } => error.take(),
-                _ => None,
-            };
-            Err(error.unwrap_or_else(|| CallError::ShuttingDown {
-                grain: grain(),
-                method: this.method,
-            }))
-        }))
+        Poll::Ready(result)
     }
 }
 
