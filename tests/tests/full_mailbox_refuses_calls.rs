@@ -44,16 +44,21 @@ impl Plain {
     pub async fn poke(&self) {}
 }
 
+/// Builds each activation of [`Small`] around `gate`.
+fn small(gate: &Gate) -> impl Fn(&GrainId) -> Small + Send + Sync + 'static {
+    let gate = gate.clone();
+    move |_| Small {
+        gate: gate.clone(),
+        handled: 0,
+    }
+}
+
 #[tokio::test]
 async fn calls_beyond_the_capacity_fail_with_mailbox_full() {
     let gate = Gate::closed();
-    let g = gate.clone();
     let silo = silo()
         .ask_timeout(Duration::from_secs(30))
-        .register_with(move |_| Small {
-            gate: g.clone(),
-            handled: 0,
-        })
+        .register_with(small(&gate))
         .start()
         .await
         .unwrap();
@@ -92,14 +97,11 @@ async fn calls_beyond_the_capacity_fail_with_mailbox_full() {
 #[tokio::test]
 async fn the_silo_default_capacity_applies_without_an_attribute() {
     let gate = Gate::closed();
-    let (g1, g2) = (gate.clone(), gate.clone());
+    let g = gate.clone();
     let silo = silo()
         .mailbox_capacity(3)
-        .register_with(move |_| Plain { gate: g1.clone() })
-        .register_with(move |_| Small {
-            gate: g2.clone(),
-            handled: 0,
-        })
+        .register_with(move |_| Plain { gate: g.clone() })
+        .register_with(small(&gate))
         .start()
         .await
         .unwrap();
@@ -132,15 +134,7 @@ async fn the_silo_default_capacity_applies_without_an_attribute() {
 #[tokio::test]
 async fn calls_taken_together_count_until_each_starts() {
     let gate = Gate::closed();
-    let g = gate.clone();
-    let silo = silo()
-        .register_with(move |_| Small {
-            gate: g.clone(),
-            handled: 0,
-        })
-        .start()
-        .await
-        .unwrap();
+    let silo = silo().register_with(small(&gate)).start().await.unwrap();
     let small = silo.grain::<Small>("s");
     // Both are queued before the turn loop first runs, so it takes them in one batch; the poke
     // behind the held turn still takes a place in the mailbox.
