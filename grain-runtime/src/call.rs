@@ -465,8 +465,9 @@ enum Deadline {
 }
 
 impl<G: Grain, R: Send + 'static> AskFuture<'_, G, R> {
-    /// Sends the call; an idle local activation lends its turn loop, which runs here once.
-    fn send(&mut self, cx: &mut Context<'_>) {
+    /// Sends the call if it is unsent; an idle local activation lends its work, which runs here
+    /// once, unless `lend` is false.
+    fn send(&mut self, lend: bool, cx: &mut Context<'_>) {
         if !matches!(self.state, AskState::Unsent { .. }) {
             return;
         }
@@ -476,7 +477,10 @@ impl<G: Grain, R: Send + 'static> AskFuture<'_, G, R> {
         };
         let now = Instant::now();
         let deadline = now + self.after;
-        self.state = match self.core.send(call, Some(deadline)) {
+        self.state = match self
+            .core
+            .send(call, Some(deadline), Some(now).filter(|_| lend))
+        {
             Ok(lent) => {
                 if let Some(lent) = lent {
                     lent.run(now, cx);
@@ -496,9 +500,19 @@ impl<G: Grain, R: Send + 'static> Future for AskFuture<'_, G, R> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        // Asks answered at once would otherwise let a caller run without ever yielding.
-        let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
-        this.send(cx);
+        // Asks answered at once would otherwise let a caller run without ever yielding. An ask
+        // sent when the task's budget is spent leaves its call to the grain's own task and
+        // waits: that yields without waking the task itself, which would also wake an idle
+        // worker to steal it.
+        let unsent = matches!(this.state, AskState::Unsent { .. });
+        let coop = if unsent && !tokio::task::coop::has_budget_remaining() {
+            this.send(false, cx);
+            None
+        } else {
+            let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
+            this.send(true, cx);
+            Some(coop)
+        };
         let grain = || this.core.id().clone();
         let shutting_down = || CallError::ShuttingDown {
             grain: grain(),
@@ -520,7 +534,9 @@ impl<G: Grain, R: Send + 'static> Future for AskFuture<'_, G, R> {
             // `send` never leaves an ask unsent.
             AskState::Unsent { .. } => Err(shutting_down()),
         };
-        coop.made_progress();
+        if let Some(coop) = coop {
+            coop.made_progress();
+        }
         Poll::Ready(result)
     }
 }

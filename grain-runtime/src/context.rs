@@ -45,6 +45,10 @@ impl<G: Grain> GrainContext<G> {
         Self { activation }
     }
 
+    pub(crate) fn activation(&self) -> &Arc<Activation<G>> {
+        &self.activation
+    }
+
     /// The identity of this grain.
     pub fn id(&self) -> &GrainId {
         self.activation.id()

@@ -12,7 +12,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::time::Instant;
 
-use crate::activation::{Catalog, Envelope, InlineLoop, Undelivered};
+use crate::activation::{Catalog, Envelope, Lent, Undelivered};
 use crate::call::{self, CallMeta, Fault, TURN};
 use crate::cluster::{Destination, Member, Router};
 use crate::error::CallError;
@@ -60,17 +60,19 @@ impl<G: Grain> RefCore<G> {
 
     /// Sends a call without waiting for its result.
     pub fn tell(&self, call: G::Call) -> Result<(), CallError> {
-        self.send(call, None).map(drop)
+        self.send(call, None, None).map(drop)
     }
 
     /// Sends a call to the grain's activation, on this silo (activating it if needed) or on the
-    /// silo that owns it. An ask (a call with a deadline) that starts a local turn loop may get
-    /// the loop back to run itself; a call sent from a timer never does.
+    /// silo that owns it. An ask (a call with a deadline, sent at `sent_at`) that finds its
+    /// local activation idle may get the call or the turn loop back to run itself; a call sent
+    /// from a timer never does.
     pub(crate) fn send(
         &self,
         call: G::Call,
         deadline: Option<Instant>,
-    ) -> Result<Option<InlineLoop<G>>, CallError> {
+        sent_at: Option<Instant>,
+    ) -> Result<Option<Lent<G>>, CallError> {
         let method = G::__method(&call);
         if let Some(router) = &self.router {
             match router.destination(&self.id) {
@@ -96,7 +98,7 @@ impl<G: Grain> RefCore<G> {
             });
         };
         let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
-        let lend = deadline.is_some() && meta.timer_of.is_none();
+        let lend = sent_at.filter(|_| deadline.is_some() && meta.timer_of.is_none());
         catalog
             .deliver(&self.id.key, Envelope { call, meta }, lend)
             .map_err(|(undelivered, _)| match undelivered {

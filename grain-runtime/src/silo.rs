@@ -170,7 +170,7 @@ impl<G: Grain> KindCatalog for Catalog<G> {
                 return;
             }
         };
-        if let Err((undelivered, envelope)) = self.deliver(&key, Envelope { call, meta }, false) {
+        if let Err((undelivered, envelope)) = self.deliver(&key, Envelope { call, meta }, None) {
             envelope.fail(match undelivered {
                 Undelivered::MailboxFull(capacity) => Fault::MailboxFull(capacity),
                 Undelivered::ShuttingDown => Fault::ShuttingDown,

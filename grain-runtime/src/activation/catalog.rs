@@ -13,7 +13,7 @@ use dashmap::mapref::entry::Entry;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
-use super::{Activation, ActivationStats, ActivationStatus, Home, InlineLoop, Leftovers, Rejected};
+use super::{Activation, ActivationStats, ActivationStatus, Home, Leftovers, Lent, Rejected};
 use crate::call::Fault;
 use crate::cluster::{Destination, Router};
 use crate::grain::Grain;
@@ -133,14 +133,15 @@ impl<G: Grain> Catalog<G> {
     }
 
     /// Queues a call for grain `key`, activating it if it has no live activation. A call that
-    /// cannot be queued is handed back with the reason. With `lend`, the turn loop the call
-    /// starts may be handed back to run (see [`Activation::enqueue`]).
+    /// cannot be queued is handed back with the reason. With `lend` (the clock's reading when
+    /// an ask was sent), the call or the turn loop it starts may be handed back to run (see
+    /// [`Activation::enqueue`]).
     pub(crate) fn deliver(
         self: &Arc<Self>,
         key: &GrainKey,
         envelope: Envelope<G>,
-        lend: bool,
-    ) -> Result<Option<InlineLoop<G>>, (Undelivered, Envelope<G>)> {
+        lend: Option<Instant>,
+    ) -> Result<Option<Lent<G>>, (Undelivered, Envelope<G>)> {
         let mut envelope = envelope;
         loop {
             // Queued under the table's shard lock rather than through a clone of the `Arc`: the
@@ -241,8 +242,7 @@ impl<G: Grain> Catalog<G> {
                     }
                 }
                 Destination::Here => {
-                    if let Err((undelivered, envelope)) = self.deliver(&grain.key, envelope, false)
-                    {
+                    if let Err((undelivered, envelope)) = self.deliver(&grain.key, envelope, None) {
                         envelope.fail(match undelivered {
                             Undelivered::MailboxFull(capacity) => Fault::MailboxFull(capacity),
                             Undelivered::ShuttingDown => Fault::ShuttingDown,

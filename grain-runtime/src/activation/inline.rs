@@ -1,15 +1,22 @@
-//! Turn loops run by the asking task: an ask to an idle activation runs its turn in the caller's
-//! own poll instead of spawning a task for it.
+//! Turns run by the asking task: an ask to an idle activation runs its call in the caller's own
+//! poll instead of spawning a task for it.
 //!
 //! Spawning a turn loop, switching to it and back, and freeing it cost more than a short turn
 //! itself. So when an ask finds its activation idle, and the asking task runs on a worker thread
-//! of the silo's runtime, the activation's turn loop is *lent* to the asker: the asking future
-//! polls the loop once, in its own first poll. A turn that finishes in that poll answers the ask
-//! before the future returns. A loop that is still pending after it (its turn awaits, or other
-//! calls wait behind the asker's) is spawned as an ordinary task at once, so a lent loop never
-//! depends on the asker being polled again: it holds the activation only during one poll.
+//! of the silo's runtime, the activation *lends* its work to the asker, which runs it once, in its
+//! own first poll:
 //!
-//! Only asks borrow loops. A tell never waits, and calls from timers or other silos keep their
+//! - an exclusive call with nothing queued is handed over with the grain, and the asker runs
+//!   that one turn ([`Lent::Turn`]): the call skips the mailbox and the turn loop altogether;
+//! - otherwise (the activation is new and must activate first, or the call interleaves) the
+//!   turn loop is lent and polled once ([`Lent::Loop`]).
+//!
+//! A turn that finishes in that poll answers the ask before the future returns. What is still
+//! pending after it (the turn awaits, or other calls queued meanwhile) is spawned as an ordinary
+//! task at once, so lent work never depends on the asker being polled again: it holds the
+//! activation only during one poll.
+//!
+//! Only asks borrow work. A tell never waits, and calls from timers or other silos keep their
 //! own tasks.
 
 use std::cell::Cell;
@@ -17,31 +24,76 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::Context;
+use std::task::{Context, Poll};
 
 use tokio::time::Instant;
 
-use super::Activation;
+use super::{Activation, ActivationStatus, Envelope};
+use crate::context::GrainContext;
 use crate::grain::Grain;
 
-/// The turn loop of an activation that an asking task runs itself.
-pub(crate) struct InlineLoop<G: Grain> {
-    activation: Arc<Activation<G>>,
+/// Work of an idle activation that an asking task runs itself.
+pub(crate) enum Lent<G: Grain> {
+    /// The asker's call, taken out of the mailbox's way, with the grain it runs on.
+    Turn {
+        activation: Arc<Activation<G>>,
+        grain: Box<G>,
+        envelope: Envelope<G>,
+    },
+    /// The activation's turn loop.
+    Loop(Arc<Activation<G>>),
 }
 
-impl<G: Grain> InlineLoop<G> {
-    pub(super) fn new(activation: Arc<Activation<G>>) -> Self {
-        Self { activation }
+impl<G: Grain> Lent<G> {
+    pub(super) fn turn(
+        activation: Arc<Activation<G>>,
+        grain: Box<G>,
+        envelope: Envelope<G>,
+    ) -> Self {
+        Self::Turn {
+            activation,
+            grain,
+            envelope,
+        }
     }
 
-    /// Polls the loop once in the asking task's context `cx`, and spawns what is left of it.
-    /// `sent_at` is the clock's reading when the ask was sent.
+    pub(super) fn turn_loop(activation: Arc<Activation<G>>) -> Self {
+        Self::Loop(activation)
+    }
+
+    /// Runs the work for one poll in the asking task's context `cx`, and spawns what is left of
+    /// it. `sent_at` is the clock's reading when the ask was sent.
     pub(crate) fn run(self, sent_at: Instant, cx: &mut Context<'_>) {
-        let mut turns: Pin<Box<dyn Future<Output = ()> + Send>> =
-            Box::pin(Arc::clone(&self.activation).run(Some(sent_at)));
-        if turns.as_mut().poll(cx).is_pending() {
-            self.activation.lent.store(false, Ordering::Relaxed);
-            self.activation.catalog().runtime().spawn(turns);
+        match self {
+            Self::Turn {
+                activation,
+                grain,
+                envelope,
+            } => {
+                let mut turn = Box::pin(activation.owned_turn(grain, envelope));
+                match turn.as_mut().poll(cx) {
+                    Poll::Ready((_ctx, grain, result)) => {
+                        activation.end_lent_turn(grain, result, sent_at);
+                    }
+                    Poll::Pending => {
+                        activation.lent.store(false, Ordering::Relaxed);
+                        let runtime = activation.catalog().runtime().clone();
+                        runtime.spawn(async move {
+                            let (ctx, grain, result) = turn.await;
+                            activation.catalog().home().enter();
+                            activation.resume(&ctx, grain, result).await;
+                        });
+                    }
+                }
+            }
+            Self::Loop(activation) => {
+                let mut turns: Pin<Box<dyn Future<Output = ()> + Send>> =
+                    Box::pin(Arc::clone(&activation).run(Some(sent_at)));
+                if turns.as_mut().poll(cx).is_pending() {
+                    activation.lent.store(false, Ordering::Relaxed);
+                    activation.catalog().runtime().spawn(turns);
+                }
+            }
         }
     }
 }
@@ -77,5 +129,60 @@ impl Home {
     /// must run where the grain's own tasks run, on the same runtime.
     pub(super) fn is_current(&self) -> bool {
         HOME.with(|home| home.get() == self.0)
+    }
+}
+
+impl<G: Grain> Activation<G> {
+    /// The turn of a call handed to an asker, owning what it runs on so that it can be spawned
+    /// if it does not finish in the asker's poll.
+    fn owned_turn(
+        self: &Arc<Self>,
+        mut grain: Box<G>,
+        envelope: Envelope<G>,
+    ) -> impl Future<Output = (GrainContext<G>, Box<G>, Result<(), String>)> + Send + 'static {
+        let ctx = GrainContext::new(Arc::clone(self));
+        async move {
+            let result = ctx.activation().turn(&mut grain, &ctx, envelope).await;
+            (ctx, grain, result)
+        }
+    }
+
+    /// Ends a lent turn that finished in the asker's poll at once: the activation rests, unless
+    /// calls arrived meanwhile or it must go, which its turn loop then sees to as a task.
+    fn end_lent_turn(
+        self: &Arc<Self>,
+        grain: Box<G>,
+        result: Result<(), String>,
+        sent_at: Instant,
+    ) {
+        if let Some(reason) = self.discard_reason(result) {
+            self.lent.store(false, Ordering::Relaxed);
+            self.discard(grain, reason);
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.mailbox.is_empty() && !inner.deactivate_on_idle && self.catalog.accepting() {
+            self.rest(&mut inner, grain, Some(sent_at));
+            return;
+        }
+        inner.grain = Some(grain);
+        debug_assert_eq!(inner.status, ActivationStatus::Running);
+        drop(inner);
+        self.lent.store(false, Ordering::Relaxed);
+        self.start_turn_loop();
+    }
+
+    /// Goes on after a lent turn that had to wait, in a task of its own: as the turn loop would
+    /// after that turn.
+    async fn resume(
+        self: &Arc<Self>,
+        ctx: &GrainContext<G>,
+        grain: Box<G>,
+        result: Result<(), String>,
+    ) {
+        match self.discard_reason(result) {
+            Some(reason) => self.discard(grain, reason),
+            None => self.turns(ctx, grain, None, None).await,
+        }
     }
 }

@@ -23,7 +23,7 @@ mod turn;
 
 pub(crate) use crate::mailbox::Envelope;
 pub(crate) use catalog::{Catalog, KindCounters, KindSettings, Undelivered};
-pub(crate) use inline::{Home, InlineLoop};
+pub(crate) use inline::{Home, Lent};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -193,16 +193,37 @@ impl<G: Grain> Activation<G> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a message and starts the turn loop if none is running. If `lend`, and the calling
-    /// thread is a worker of the silo's runtime, the loop is handed back for the caller to run.
+    /// Queues a message and starts the turn loop if none is running.
+    ///
+    /// With `lend` (an ask sent at that clock reading), and if the calling thread is a worker of
+    /// the silo's runtime, an idle activation hands the work back for the caller to run: the
+    /// call itself with the grain, when nothing else is queued and the call is exclusive, else
+    /// the turn loop.
     pub(crate) fn enqueue(
         self: &Arc<Self>,
         envelope: Envelope<G>,
-        lend: bool,
-    ) -> Result<Option<InlineLoop<G>>, Rejected<G>> {
+        lend: Option<Instant>,
+    ) -> Result<Option<Lent<G>>, Rejected<G>> {
         let mut inner = self.lock();
         if inner.status == ActivationStatus::Retired {
             return Err(Rejected::Retired(envelope));
+        }
+        if let Some(sent_at) = lend
+            && inner.status == ActivationStatus::Idle
+            && inner.mailbox.is_empty()
+            && !G::__interleaves(&envelope.call)
+            && !envelope.expired_at(Some(sent_at))
+            && self.catalog.home().is_current()
+            && let Some(grain) = inner.grain.take()
+        {
+            inner.status = ActivationStatus::Running;
+            inner.handled += 1;
+            inner.kept_alive = true;
+            inner.batch_len = 0;
+            drop(inner);
+            self.lent.store(true, Ordering::Relaxed);
+            self.catalog.counters().messages_handled.add(1);
+            return Ok(Some(Lent::turn(Arc::clone(self), grain, envelope)));
         }
         let capacity = self.catalog.settings().mailbox_capacity;
         // The loop's count of calls still to start is read only when it could matter, since the
@@ -218,10 +239,10 @@ impl<G: Grain> Activation<G> {
         match inner.status {
             ActivationStatus::New | ActivationStatus::Idle => {
                 inner.status = ActivationStatus::Running;
-                let lend = lend && self.catalog.home().is_current();
+                let lend = lend.is_some() && self.catalog.home().is_current();
                 self.lent.store(lend, Ordering::Relaxed);
                 if lend {
-                    return Ok(Some(InlineLoop::new(Arc::clone(self))));
+                    return Ok(Some(Lent::turn_loop(Arc::clone(self))));
                 }
                 drop(inner);
                 self.start_turn_loop();
@@ -257,11 +278,11 @@ impl<G: Grain> Activation<G> {
     async fn run(self: Arc<Self>, sent_at: Option<Instant>) {
         let ctx = GrainContext::new(Arc::clone(&self));
         let taken = self.lock().grain.take();
-        let mut first_check = sent_at.filter(|_| taken.is_some());
+        let first_check = sent_at.filter(|_| taken.is_some());
         if !self.lent.load(Ordering::Relaxed) {
             self.catalog.home().enter();
         }
-        let mut grain = match taken {
+        let grain = match taken {
             Some(grain) => grain,
             // Boxed: activating is rare and its future is larger than all the turns together.
             None => match Box::pin(self.activate_when_settled(&ctx)).await {
@@ -278,6 +299,19 @@ impl<G: Grain> Activation<G> {
                 }
             },
         };
+        self.turns(&ctx, grain, first_check, sent_at).await;
+    }
+
+    /// The turns of the loop: runs queued calls until the mailbox is empty, then rests, or
+    /// deactivates or discards the activation. `first_check` is the clock reading the first
+    /// call's deadline is checked against, if not the clock's own.
+    async fn turns(
+        self: &Arc<Self>,
+        ctx: &GrainContext<G>,
+        mut grain: Box<G>,
+        mut first_check: Option<Instant>,
+        sent_at: Option<Instant>,
+    ) {
         let mut batch = Batch::new();
         let mut batching = true;
         // Set after a turn of a lent loop: calls found queued then go to a task of their own.
@@ -326,16 +360,12 @@ impl<G: Grain> Activation<G> {
                     batching = false;
                     self.put_back(&mut batch);
                 }
-                self.interleave(&grain, &ctx, envelope).await
+                self.interleave(&grain, ctx, envelope).await
             } else {
-                self.turn(&mut grain, &ctx, envelope).await
+                self.turn(&mut grain, ctx, envelope).await
             };
-            if let Err(message) = result {
-                break Err(Discard::Panicked(message));
-            }
-            if self.discarding.load(Ordering::Acquire) {
-                let reason = self.lock().durable().discard.take().unwrap_or_default();
-                break Err(Discard::Stale(reason));
+            if let Some(reason) = self.discard_reason(result) {
+                break Err(reason);
             }
             if self.lent.load(Ordering::Relaxed) {
                 if batch.is_empty() {
@@ -346,12 +376,24 @@ impl<G: Grain> Activation<G> {
             }
         };
         match outcome {
-            Ok(()) => Box::pin(self.deactivate(grain, &ctx)).await,
+            Ok(()) => Box::pin(self.deactivate(grain, ctx)).await,
             Err(reason) => {
                 self.put_back(&mut batch);
                 self.discard(grain, reason);
             }
         }
+    }
+
+    /// Why the activation must be discarded after a turn that ended with `result`, if it must.
+    fn discard_reason(&self, result: Result<(), String>) -> Option<Discard> {
+        if let Err(message) = result {
+            return Some(Discard::Panicked(message));
+        }
+        if self.discarding.load(Ordering::Acquire) {
+            let reason = self.lock().durable().discard.take().unwrap_or_default();
+            return Some(Discard::Stale(reason));
+        }
+        None
     }
 
     /// Puts the grain back into the idle activation, its mailbox found empty under `inner`. A
