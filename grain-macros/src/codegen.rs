@@ -33,7 +33,10 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
         })
     });
 
-    let handle_arms = grain.methods.iter().map(|m| dispatch_arm(&call, m));
+    let handle_arms = grain
+        .methods
+        .iter()
+        .map(|m| dispatch_arm(&call, m, quote!(__answer)));
     let shared_arms = grain.methods.iter().map(|m| {
         if m.mutable {
             let (pattern, _) = pattern(&call, m);
@@ -41,7 +44,7 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
                 ::std::string::String::from("internal error: an exclusive call was run as an interleaved turn")
             )),)
         } else {
-            dispatch_arm(&call, m)
+            dispatch_arm(&call, m, quote!(::core::option::Option::None))
         }
     });
     let interleave_arms = grain.methods.iter().map(|m| {
@@ -144,6 +147,7 @@ pub(crate) fn expand(grain: &GrainImpl) -> TokenStream {
                 &'a mut self,
                 ctx: &'a ::grain_runtime::GrainContext<Self>,
                 call: Self::Call,
+                __answer: ::core::option::Option<&'a mut (dyn ::core::any::Any + ::core::marker::Send)>,
             ) -> impl ::core::future::Future<Output = ()> + ::core::marker::Send + 'a {
                 let _ = ctx;
                 async move {
@@ -244,8 +248,8 @@ fn pattern(call: &Ident, m: &Method) -> (TokenStream, Vec<Ident>) {
     (quote!(#call::#ident(#(#names,)* __reply)), names)
 }
 
-/// Runs the method on `self` and completes the reply.
-fn dispatch_arm(call: &Ident, m: &Method) -> TokenStream {
+/// Runs the method on `self` and completes the reply, or fills `answer` (see `Grain::__handle`).
+fn dispatch_arm(call: &Ident, m: &Method, answer: TokenStream) -> TokenStream {
     let (pattern, names) = pattern(call, m);
     let mut values = names.iter();
     let args = m.args.iter().map(|arg| match arg {
@@ -256,7 +260,7 @@ fn dispatch_arm(call: &Ident, m: &Method) -> TokenStream {
         }
     });
     let ident = &m.ident;
-    quote!(#pattern => __reply.complete(self.#ident(#(#args),*)).await,)
+    quote!(#pattern => __reply.complete(self.#ident(#(#args),*), #answer).await,)
 }
 
 /// Encodes the method's arguments in declaration order and turns its reply slot into a receiver
@@ -331,7 +335,14 @@ fn ask_method(call: &Ident, ty: &syn::Type, m: &Method) -> TokenStream {
     quote! {
         #(#docs)*
         pub fn #ident(&self, #(#names: #types),*) -> #rt::Ask<'_, #ty, #output> {
-            #rt::Ask::new(&self.core, move |__reply| #call::#ident(#(#names,)* __reply))
+            #[allow(unreachable_patterns)]
+            fn __bind(call: &mut #call) -> ::core::option::Option<&mut #rt::Reply<#output>> {
+                match call {
+                    #call::#ident(.., __reply) => ::core::option::Option::Some(__reply),
+                    _ => ::core::option::Option::None,
+                }
+            }
+            #rt::Ask::new(&self.core, move |__reply| #call::#ident(#(#names,)* __reply), __bind)
         }
     }
 }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use futures::FutureExt as _;
 use tokio::time::{Instant, Sleep};
 
+use crate::activation::Answer;
 use crate::deadlines::{self, Expire, WATCHED_FROM};
 use crate::error::{CallError, panic_message};
 use crate::grain::Grain;
@@ -112,8 +113,12 @@ enum Slot<T> {
     },
 }
 
+/// Finds the reply slot in a call of the method an ask was made for; generated per method.
+pub(crate) type Bind<G, R> = fn(&mut <G as Grain>::Call) -> Option<&mut Reply<R>>;
+
 impl<T: Send> Reply<T> {
-    /// The reply slot of a tell: the result is dropped.
+    /// The reply slot of a tell: the result is dropped. An ask's slot starts so too, until it is
+    /// bound to where its answer goes.
     pub fn none() -> Self {
         Self(Slot::None)
     }
@@ -121,18 +126,6 @@ impl<T: Send> Reply<T> {
     fn local() -> (Self, Arc<ReplyCell<T>>) {
         let (cell, sender) = ReplyCell::new();
         (Self(Slot::Local(sender)), cell)
-    }
-
-    /// Runs the method's future and sends its output. A panic is reported to the caller, then
-    /// resumed so that the turn loop discards the activation.
-    pub async fn complete(self, turn: impl Future<Output = T>) {
-        match AssertUnwindSafe(turn).catch_unwind().await {
-            Ok(value) => self.send(Ok(value)),
-            Err(payload) => {
-                self.send(Err(Fault::Panicked(panic_message(&*payload))));
-                std::panic::resume_unwind(payload);
-            }
-        }
     }
 
     /// Answers with a fault instead of a value.
@@ -155,6 +148,31 @@ impl<T: Send> Reply<T> {
 }
 
 impl<T: Send + 'static> Reply<T> {
+    /// Runs the method's future and sends its output, into `answer` if that is where an asker
+    /// running the turn itself takes it (an `Option<Result<T, Fault>>`), else to the slot. A
+    /// panic is reported to the caller, then resumed so that the turn loop discards the
+    /// activation.
+    pub async fn complete(
+        self,
+        turn: impl Future<Output = T>,
+        answer: Option<&mut (dyn std::any::Any + Send)>,
+    ) {
+        let (result, panic) = match AssertUnwindSafe(turn).catch_unwind().await {
+            Ok(value) => (Ok(value), None),
+            Err(payload) => (
+                Err(Fault::Panicked(panic_message(&*payload))),
+                Some(payload),
+            ),
+        };
+        match answer.and_then(|answer| answer.downcast_mut::<Option<Result<T, Fault>>>()) {
+            Some(answer) => *answer = Some(result),
+            None => self.send(result),
+        }
+        if let Some(payload) = panic {
+            std::panic::resume_unwind(payload);
+        }
+    }
+
     /// The reply slot of a call that arrived from another silo: the result is encoded and sent
     /// to `sink`, or dropped for a tell.
     pub fn remote(codec: ValueCodec<T>, sink: Option<RemoteReply>) -> Self {
@@ -376,19 +394,23 @@ fn describe_chain(waiting: &ChainLink, target: &GrainId, method: &'static str) -
 pub struct Ask<'a, G: Grain, R> {
     core: &'a RefCore<G>,
     call: G::Call,
-    cell: Arc<ReplyCell<R>>,
+    bind: Bind<G, R>,
     timeout: Option<Duration>,
 }
 
 impl<'a, G: Grain, R: Send> Ask<'a, G, R> {
-    /// Prepares an ask; `make` builds the message around its reply slot.
+    /// Prepares an ask; `make` builds the message around its reply slot, which `bind` finds
+    /// again once the ask knows where its answer goes.
     #[doc(hidden)]
-    pub fn new(core: &'a RefCore<G>, make: impl FnOnce(Reply<R>) -> G::Call) -> Self {
-        let (reply, cell) = Reply::local();
+    pub fn new(
+        core: &'a RefCore<G>,
+        make: impl FnOnce(Reply<R>) -> G::Call,
+        bind: fn(&mut G::Call) -> Option<&mut Reply<R>>,
+    ) -> Self {
         Self {
             core,
-            call: make(reply),
-            cell,
+            call: make(Reply::none()),
+            bind,
             timeout: None,
         }
     }
@@ -413,10 +435,8 @@ impl<'a, G: Grain, R: Send + 'static> IntoFuture for Ask<'a, G, R> {
             core: self.core,
             method,
             after,
-            state: AskState::Unsent {
-                call: self.call,
-                cell: self.cell,
-            },
+            bind: self.bind,
+            state: AskState::Unsent { call: self.call },
         }
     }
 }
@@ -433,6 +453,7 @@ pub struct AskFuture<'a, G: Grain, R> {
     core: &'a RefCore<G>,
     method: &'static str,
     after: Duration,
+    bind: Bind<G, R>,
     state: AskState<G, R>,
 }
 
@@ -442,7 +463,6 @@ impl<G: Grain, R> Unpin for AskFuture<'_, G, R> {}
 enum AskState<G: Grain, R> {
     Unsent {
         call: G::Call,
-        cell: Arc<ReplyCell<R>>,
     },
     /// Sent; the answer arrives in `cell`.
     Waiting {
@@ -466,32 +486,54 @@ enum Deadline {
 
 impl<G: Grain, R: Send + 'static> AskFuture<'_, G, R> {
     /// Sends the call if it is unsent; an idle local activation lends its work, which runs here
-    /// once, unless `lend` is false.
-    fn send(&mut self, lend: bool, cx: &mut Context<'_>) {
+    /// once, unless `lend` is false. Returns the answer if the call's turn ran to its end here.
+    ///
+    /// The reply slot is bound to a [`ReplyCell`] only where the answer comes from elsewhere: a
+    /// turn run here to its end writes it into its own future.
+    fn send(&mut self, lend: bool, cx: &mut Context<'_>) -> Option<Result<R, Fault>> {
         if !matches!(self.state, AskState::Unsent { .. }) {
-            return;
+            return None;
         }
         let state = std::mem::replace(&mut self.state, AskState::Failed { error: None });
-        let AskState::Unsent { call, cell } = state else {
-            return;
+        let AskState::Unsent { call } = state else {
+            return None;
         };
         let now = Instant::now();
         let deadline = now + self.after;
-        self.state = match self
-            .core
-            .send(call, Some(deadline), Some(now).filter(|_| lend))
-        {
-            Ok(lent) => {
-                if let Some(lent) = lent {
-                    lent.run(now, cx);
-                }
-                AskState::Waiting {
-                    cell,
-                    deadline: Deadline::Unarmed(deadline),
-                }
+        let bind = self.bind;
+        let mut cell = None;
+        let mut attach = |call: &mut G::Call| {
+            if cell.is_none()
+                && let Some(reply) = bind(call)
+            {
+                let (local, answer) = Reply::local();
+                *reply = local;
+                cell = Some(answer);
             }
-            Err(error) => AskState::Failed { error: Some(error) },
         };
+        let sent = self.core.send(
+            call,
+            Some(deadline),
+            Some(now).filter(|_| lend),
+            &mut attach,
+        );
+        let waiting = |cell: Option<Arc<ReplyCell<R>>>| match cell {
+            Some(cell) => AskState::Waiting {
+                cell,
+                deadline: Deadline::Unarmed(deadline),
+            },
+            None => AskState::Failed { error: None },
+        };
+        match sent {
+            Ok(Some(lent)) => match lent.run(now, cx) {
+                Some(Answer::Now(answer)) => return Some(answer),
+                Some(Answer::Later(later)) => self.state = waiting(Some(later)),
+                None => self.state = waiting(cell),
+            },
+            Ok(None) => self.state = waiting(cell),
+            Err(error) => self.state = AskState::Failed { error: Some(error) },
+        }
+        None
     }
 }
 
@@ -505,39 +547,38 @@ impl<G: Grain, R: Send + 'static> Future for AskFuture<'_, G, R> {
         // waits: that yields without waking the task itself, which would also wake an idle
         // worker to steal it.
         let unsent = matches!(this.state, AskState::Unsent { .. });
-        let coop = if unsent && !tokio::task::coop::has_budget_remaining() {
-            this.send(false, cx);
-            None
+        let (coop, answered) = if unsent && !tokio::task::coop::has_budget_remaining() {
+            (None, this.send(false, cx))
         } else {
             let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
-            this.send(true, cx);
-            Some(coop)
+            (Some(coop), this.send(true, cx))
         };
         let grain = || this.core.id().clone();
-        let shutting_down = || CallError::ShuttingDown {
-            grain: grain(),
-            method: this.method,
-        };
-        let result = match &mut this.state {
-            AskState::Waiting { cell, deadline } => match cell.poll_answer(cx) {
-                Poll::Ready(answer) => {
-                    answer.map_err(|fault| fault.into_call_error(grain(), this.method, this.after))
-                }
-                Poll::Pending if deadline.passed(cell, this.after, cx) => Err(CallError::Timeout {
-                    grain: grain(),
-                    method: this.method,
-                    after: this.after,
-                }),
+        let answer = match (answered, &mut this.state) {
+            (Some(answer), _) => Some(answer),
+            (None, AskState::Waiting { cell, deadline }) => match cell.poll_answer(cx) {
+                Poll::Ready(answer) => Some(answer),
+                Poll::Pending if deadline.passed(cell, this.after, cx) => Some(Err(Fault::Expired)),
                 Poll::Pending => return Poll::Pending,
             },
-            AskState::Failed { error } => Err(error.take().unwrap_or_else(shutting_down)),
+            (None, AskState::Failed { error }) => {
+                let error = error.take().unwrap_or_else(|| CallError::ShuttingDown {
+                    grain: grain(),
+                    method: this.method,
+                });
+                if let Some(coop) = coop {
+                    coop.made_progress();
+                }
+                return Poll::Ready(Err(error));
+            }
             // `send` never leaves an ask unsent.
-            AskState::Unsent { .. } => Err(shutting_down()),
+            (None, AskState::Unsent { .. }) => None,
         };
         if let Some(coop) = coop {
             coop.made_progress();
         }
-        Poll::Ready(result)
+        let answer = answer.unwrap_or(Err(Fault::ShuttingDown));
+        Poll::Ready(answer.map_err(|fault| fault.into_call_error(grain(), this.method, this.after)))
     }
 }
 

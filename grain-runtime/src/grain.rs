@@ -5,6 +5,7 @@
 //! messages, their dispatch, the lifecycle hooks and the typed methods on
 //! [`VirtualActorRef`](crate::VirtualActorRef)).
 
+use std::any::Any;
 use std::future::Future;
 use std::time::Duration;
 
@@ -97,12 +98,15 @@ pub trait Grain: GrainSpec {
         async {}
     }
 
-    /// Runs one call with exclusive access to the state.
+    /// Runs one call with exclusive access to the state. Its result goes to the call's reply
+    /// slot, or into `answer` if that is an `Option<Result<_, Fault>>` of the method's result
+    /// type: the answer of an asker that runs the turn itself.
     #[doc(hidden)]
     fn __handle<'a>(
         &'a mut self,
         ctx: &'a GrainContext<Self>,
         call: Self::Call,
+        answer: Option<&'a mut (dyn Any + Send)>,
     ) -> impl Future<Output = ()> + Send + 'a;
 
     /// Runs one interleavable (reentrant `&self`) call beside others.

@@ -60,18 +60,20 @@ impl<G: Grain> RefCore<G> {
 
     /// Sends a call without waiting for its result.
     pub fn tell(&self, call: G::Call) -> Result<(), CallError> {
-        self.send(call, None, None).map(drop)
+        self.send(call, None, None, &mut |_| {}).map(drop)
     }
 
     /// Sends a call to the grain's activation, on this silo (activating it if needed) or on the
     /// silo that owns it. An ask (a call with a deadline, sent at `sent_at`) that finds its
     /// local activation idle may get the call or the turn loop back to run itself; a call sent
-    /// from a timer never does.
+    /// from a timer never does. `attach` binds the call's reply slot, unless the call itself is
+    /// handed back.
     pub(crate) fn send(
         &self,
-        call: G::Call,
+        mut call: G::Call,
         deadline: Option<Instant>,
         sent_at: Option<Instant>,
+        attach: &mut dyn FnMut(&mut G::Call),
     ) -> Result<Option<Lent<G>>, CallError> {
         let method = G::__method(&call);
         if let Some(router) = &self.router {
@@ -79,6 +81,7 @@ impl<G: Grain> RefCore<G> {
                 Destination::Here => {}
                 Destination::There { owner, lane } => {
                     let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
+                    attach(&mut call);
                     return self
                         .send_to(router, &owner, lane, call, meta)
                         .map(|()| None);
@@ -100,7 +103,7 @@ impl<G: Grain> RefCore<G> {
         let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
         let lend = sent_at.filter(|_| deadline.is_some() && meta.timer_of.is_none());
         catalog
-            .deliver(&self.id.key, Envelope { call, meta }, lend)
+            .deliver(&self.id.key, Envelope { call, meta }, lend, attach)
             .map_err(|(undelivered, _)| match undelivered {
                 Undelivered::MailboxFull(capacity) => CallError::MailboxFull {
                     grain: self.id.clone(),

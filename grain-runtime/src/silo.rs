@@ -170,7 +170,9 @@ impl<G: Grain> KindCatalog for Catalog<G> {
                 return;
             }
         };
-        if let Err((undelivered, envelope)) = self.deliver(&key, Envelope { call, meta }, None) {
+        if let Err((undelivered, envelope)) =
+            self.deliver(&key, Envelope { call, meta }, None, &mut |_| {})
+        {
             envelope.fail(match undelivered {
                 Undelivered::MailboxFull(capacity) => Fault::MailboxFull(capacity),
                 Undelivered::ShuttingDown => Fault::ShuttingDown,

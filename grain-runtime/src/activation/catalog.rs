@@ -135,21 +135,22 @@ impl<G: Grain> Catalog<G> {
     /// Queues a call for grain `key`, activating it if it has no live activation. A call that
     /// cannot be queued is handed back with the reason. With `lend` (the clock's reading when
     /// an ask was sent), the call or the turn loop it starts may be handed back to run (see
-    /// [`Activation::enqueue`]).
+    /// [`Activation::enqueue`]); `attach` binds the reply slot of a call that is queued.
     pub(crate) fn deliver(
         self: &Arc<Self>,
         key: &GrainKey,
         envelope: Envelope<G>,
         lend: Option<Instant>,
+        attach: &mut dyn FnMut(&mut G::Call),
     ) -> Result<Option<Lent<G>>, (Undelivered, Envelope<G>)> {
         let mut envelope = envelope;
         loop {
             // Queued under the table's shard lock rather than through a clone of the `Arc`: the
             // count's cache line would bounce between the sender and the turn loop on each call.
             let queued = if let Some(activation) = self.table.get(key) {
-                activation.enqueue(envelope, lend)
+                activation.enqueue(envelope, lend, attach)
             } else if self.state.accepting() {
-                self.activation(key).enqueue(envelope, lend)
+                self.activation(key).enqueue(envelope, lend, attach)
             } else {
                 return Err((Undelivered::ShuttingDown, envelope));
             };
@@ -242,7 +243,9 @@ impl<G: Grain> Catalog<G> {
                     }
                 }
                 Destination::Here => {
-                    if let Err((undelivered, envelope)) = self.deliver(&grain.key, envelope, None) {
+                    if let Err((undelivered, envelope)) =
+                        self.deliver(&grain.key, envelope, None, &mut |_| {})
+                    {
                         envelope.fail(match undelivered {
                             Undelivered::MailboxFull(capacity) => Fault::MailboxFull(capacity),
                             Undelivered::ShuttingDown => Fault::ShuttingDown,

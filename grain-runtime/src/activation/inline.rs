@@ -29,8 +29,10 @@ use std::task::{Context, Poll};
 use tokio::time::Instant;
 
 use super::{Activation, ActivationStatus, Envelope};
+use crate::call::Fault;
 use crate::context::GrainContext;
 use crate::grain::Grain;
+use crate::reply_cell::ReplyCell;
 
 /// Work of an idle activation that an asking task runs itself.
 pub(crate) enum Lent<G: Grain> {
@@ -62,30 +64,19 @@ impl<G: Grain> Lent<G> {
     }
 
     /// Runs the work for one poll in the asking task's context `cx`, and spawns what is left of
-    /// it. `sent_at` is the clock's reading when the ask was sent.
-    pub(crate) fn run(self, sent_at: Instant, cx: &mut Context<'_>) {
+    /// it. `sent_at` is the clock's reading when the ask was sent. The answer is `None` if it
+    /// comes through the cell attached when the call was queued.
+    pub(crate) fn run<R: Send + 'static>(
+        self,
+        sent_at: Instant,
+        cx: &mut Context<'_>,
+    ) -> Option<Answer<R>> {
         match self {
             Self::Turn {
                 activation,
                 grain,
                 envelope,
-            } => {
-                let mut turn = Box::pin(activation.owned_turn(grain, envelope));
-                match turn.as_mut().poll(cx) {
-                    Poll::Ready((_ctx, grain, result)) => {
-                        activation.end_lent_turn(grain, result, sent_at);
-                    }
-                    Poll::Pending => {
-                        activation.lent.store(false, Ordering::Relaxed);
-                        let runtime = activation.catalog().runtime().clone();
-                        runtime.spawn(async move {
-                            let (ctx, grain, result) = turn.await;
-                            activation.catalog().home().enter();
-                            activation.resume(&ctx, grain, result).await;
-                        });
-                    }
-                }
-            }
+            } => Some(activation.run_lent_turn(grain, envelope, sent_at, cx)),
             Self::Loop(activation) => {
                 let mut turns: Pin<Box<dyn Future<Output = ()> + Send>> =
                     Box::pin(Arc::clone(&activation).run(Some(sent_at)));
@@ -93,9 +84,18 @@ impl<G: Grain> Lent<G> {
                     activation.lent.store(false, Ordering::Relaxed);
                     activation.catalog().runtime().spawn(turns);
                 }
+                None
             }
         }
     }
+}
+
+/// The answer to an ask whose turn was lent to it.
+pub(crate) enum Answer<R> {
+    /// The turn ran to its end in the asker's poll.
+    Now(Result<R, Fault>),
+    /// The turn waits, in a task of its own now, and answers through this cell.
+    Later(Arc<ReplyCell<R>>),
 }
 
 /// Identifies one silo's runtime, so that a thread can tell whether it is one of its workers.
@@ -133,18 +133,39 @@ impl Home {
 }
 
 impl<G: Grain> Activation<G> {
-    /// The turn of a call handed to an asker, owning what it runs on so that it can be spawned
-    /// if it does not finish in the asker's poll.
-    fn owned_turn(
-        self: &Arc<Self>,
+    /// Runs the turn of a call handed to an asker for one poll. Its future owns what it runs on
+    /// and the slot its answer goes to, so that it can be spawned if it does not end in this
+    /// poll: the answer then goes to a cell once it ends. No reply cell is made otherwise.
+    fn run_lent_turn<R: Send + 'static>(
+        self: Arc<Self>,
         mut grain: Box<G>,
         envelope: Envelope<G>,
-    ) -> impl Future<Output = (GrainContext<G>, Box<G>, Result<(), String>)> + Send + 'static {
-        let ctx = GrainContext::new(Arc::clone(self));
-        async move {
-            let result = ctx.activation().turn(&mut grain, &ctx, envelope).await;
-            (ctx, grain, result)
+        sent_at: Instant,
+        cx: &mut Context<'_>,
+    ) -> Answer<R> {
+        let ctx = GrainContext::new(Arc::clone(&self));
+        let mut turn = Box::pin(async move {
+            let mut answer: Option<Result<R, Fault>> = None;
+            let result = ctx
+                .activation()
+                .turn(&mut grain, &ctx, envelope, Some(&mut answer))
+                .await;
+            (ctx, grain, result, answer)
+        });
+        if let Poll::Ready((_ctx, grain, result, answer)) = turn.as_mut().poll(cx) {
+            self.end_lent_turn(grain, result, sent_at);
+            return Answer::Now(answer.unwrap_or(Err(Fault::ShuttingDown)));
         }
+        self.lent.store(false, Ordering::Relaxed);
+        let (cell, sender) = ReplyCell::new();
+        let runtime = self.catalog().runtime().clone();
+        runtime.spawn(async move {
+            let (ctx, grain, result, answer) = turn.await;
+            sender.send(answer.unwrap_or(Err(Fault::ShuttingDown)));
+            self.catalog().home().enter();
+            self.resume(&ctx, grain, result).await;
+        });
+        Answer::Later(cell)
     }
 
     /// Ends a lent turn that finished in the asker's poll at once: the activation rests, unless

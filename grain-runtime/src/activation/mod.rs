@@ -23,7 +23,7 @@ mod turn;
 
 pub(crate) use crate::mailbox::Envelope;
 pub(crate) use catalog::{Catalog, KindCounters, KindSettings, Undelivered};
-pub(crate) use inline::{Home, Lent};
+pub(crate) use inline::{Answer, Home, Lent};
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -198,11 +198,12 @@ impl<G: Grain> Activation<G> {
     /// With `lend` (an ask sent at that clock reading), and if the calling thread is a worker of
     /// the silo's runtime, an idle activation hands the work back for the caller to run: the
     /// call itself with the grain, when nothing else is queued and the call is exclusive, else
-    /// the turn loop.
+    /// the turn loop. `attach` binds the reply slot of a call about to be queued.
     pub(crate) fn enqueue(
         self: &Arc<Self>,
-        envelope: Envelope<G>,
+        mut envelope: Envelope<G>,
         lend: Option<Instant>,
+        attach: &mut dyn FnMut(&mut G::Call),
     ) -> Result<Option<Lent<G>>, Rejected<G>> {
         let mut inner = self.lock();
         if inner.status == ActivationStatus::Retired {
@@ -233,6 +234,7 @@ impl<G: Grain> Activation<G> {
         } else {
             capacity.saturating_sub(self.batched.load(Ordering::Relaxed))
         };
+        attach(&mut envelope.call);
         if let Err(envelope) = inner.mailbox.push(envelope, room, &self.id) {
             return Err(Rejected::Full(envelope));
         }
@@ -362,7 +364,7 @@ impl<G: Grain> Activation<G> {
                 }
                 self.interleave(&grain, ctx, envelope).await
             } else {
-                self.turn(&mut grain, ctx, envelope).await
+                self.turn(&mut grain, ctx, envelope, None).await
             };
             if let Some(reason) = self.discard_reason(result) {
                 break Err(reason);

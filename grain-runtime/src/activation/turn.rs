@@ -1,6 +1,7 @@
 //! Turns: one call of an activation run to its end, or several interleavable calls run side by
 //! side on shared state, each inside its tracing span and call context, with panics caught.
 
+use std::any::Any;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
@@ -54,19 +55,21 @@ impl<G: Grain> Activation<G> {
             .map(|outcome| outcome.map_err(|payload| panic_message(&*payload)))
     }
 
-    /// Runs one exclusive turn.
+    /// Runs one exclusive turn; `answer` is where an asker running it itself takes the result
+    /// (see [`Grain::__handle`]).
     pub(super) fn turn<'a>(
         &'a self,
         grain: &'a mut G,
         ctx: &'a GrainContext<G>,
         envelope: Envelope<G>,
+        answer: Option<&'a mut (dyn Any + Send)>,
     ) -> impl Future<Output = Result<(), String>> + 'a {
         let method = G::__method(&envelope.call);
         self.guarded(
             method,
             false,
             envelope.meta,
-            grain.__handle(ctx, envelope.call),
+            grain.__handle(ctx, envelope.call, answer),
         )
     }
 
