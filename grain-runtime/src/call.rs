@@ -309,15 +309,16 @@ fn new_correlation_id() -> u64 {
 /// The metadata of a message about to be sent to `target`, or the deadlock it would cause.
 ///
 /// An ask made inside a turn extends that turn's chain; if the target is already in the chain,
-/// the call can only proceed when both the waiting turn and the new call interleave.
+/// the call can only proceed when both the waiting turn and the new call interleave. The deadline
+/// is left unset: an ask stamps it once it knows the call leaves it (see [`RefCore::send`]).
 pub(crate) fn outgoing(
     target: &GrainId,
     method: &'static str,
     interleaves: bool,
-    deadline: Option<Instant>,
+    is_ask: bool,
 ) -> Result<CallMeta, CallError> {
+    let deadline = None;
     let timer_of = TIMER_OF.try_with(|owner| *owner).ok();
-    let is_ask = deadline.is_some();
     let from_turn = TURN.try_with(|turn| {
         let waiting = Arc::new(ChainLink {
             grain: turn.grain.clone(),
@@ -443,7 +444,10 @@ impl<'a, G: Grain, R: Send + 'static> IntoFuture for Ask<'a, G, R> {
 
 /// The future of an [`Ask`]: resolves to the method's return value or a [`CallError`].
 ///
-/// The call is sent when the future is first polled, and its deadline counts from then.
+/// The call is sent when the future is first polled, and its deadline counts from then. An ask
+/// to an idle grain on the silo whose worker polls it runs the grain's turn in that first poll;
+/// such a turn finishes before its deadline could pass, or, if it waits, goes on in a task of its
+/// own, and the deadline counts from then.
 ///
 /// # Cancel safety
 ///
@@ -498,11 +502,12 @@ impl<G: Grain, R: Send + 'static> AskFuture<'_, G, R> {
         let AskState::Unsent { call } = state else {
             return None;
         };
-        let now = Instant::now();
-        let deadline = now + self.after;
-        let bind = self.bind;
+        let (after, bind) = (self.after, self.bind);
+        let mut sent_at = None;
         let mut cell = None;
-        let mut attach = |call: &mut G::Call| {
+        let mut attach = |call: &mut G::Call, meta: &mut CallMeta| {
+            let now = *sent_at.get_or_insert_with(Instant::now);
+            meta.deadline = Some(now + after);
             if cell.is_none()
                 && let Some(reply) = bind(call)
             {
@@ -511,28 +516,26 @@ impl<G: Grain, R: Send + 'static> AskFuture<'_, G, R> {
                 cell = Some(answer);
             }
         };
-        let sent = self.core.send(
-            call,
-            Some(deadline),
-            Some(now).filter(|_| lend),
-            &mut attach,
-        );
-        let waiting = |cell: Option<Arc<ReplyCell<R>>>| match cell {
+        // A call due at once is queued, so that it expires unexecuted like any other.
+        let lend = lend && !after.is_zero();
+        let sent = self.core.send(call, true, lend, &mut attach);
+        let waiting = |cell: Option<Arc<ReplyCell<R>>>, sent_at: Option<Instant>| match cell {
             Some(cell) => AskState::Waiting {
                 cell,
-                deadline: Deadline::Unarmed(deadline),
+                deadline: Deadline::Unarmed(sent_at.unwrap_or_else(Instant::now) + after),
             },
             None => AskState::Failed { error: None },
         };
-        match sent {
-            Ok(Some(lent)) => match lent.run(now, cx) {
+        self.state = match sent {
+            Ok(Some(lent)) => match lent.run(sent_at, cx) {
                 Some(Answer::Now(answer)) => return Some(answer),
-                Some(Answer::Later(later)) => self.state = waiting(Some(later)),
-                None => self.state = waiting(cell),
+                // The turn ran here until it waited: its deadline counts from now.
+                Some(Answer::Later(later)) => waiting(Some(later), None),
+                None => waiting(cell, sent_at),
             },
-            Ok(None) => self.state = waiting(cell),
-            Err(error) => self.state = AskState::Failed { error: Some(error) },
-        }
+            Ok(None) => waiting(cell, sent_at),
+            Err(error) => AskState::Failed { error: Some(error) },
+        };
         None
     }
 }

@@ -60,28 +60,28 @@ impl<G: Grain> RefCore<G> {
 
     /// Sends a call without waiting for its result.
     pub fn tell(&self, call: G::Call) -> Result<(), CallError> {
-        self.send(call, None, None, &mut |_| {}).map(drop)
+        self.send(call, false, false, &mut |_, _| {}).map(drop)
     }
 
     /// Sends a call to the grain's activation, on this silo (activating it if needed) or on the
-    /// silo that owns it. An ask (a call with a deadline, sent at `sent_at`) that finds its
-    /// local activation idle may get the call or the turn loop back to run itself; a call sent
-    /// from a timer never does. `attach` binds the call's reply slot, unless the call itself is
-    /// handed back.
+    /// silo that owns it. An ask that may `lend` and finds its local activation idle may get the
+    /// call or the turn loop back to run itself; a call sent from a timer never does. `attach`
+    /// binds the reply slot of an ask and stamps its deadline, unless the call itself is handed
+    /// back: a turn its asker runs needs neither.
     pub(crate) fn send(
         &self,
         mut call: G::Call,
-        deadline: Option<Instant>,
-        sent_at: Option<Instant>,
-        attach: &mut dyn FnMut(&mut G::Call),
+        ask: bool,
+        lend: bool,
+        attach: &mut dyn FnMut(&mut G::Call, &mut CallMeta),
     ) -> Result<Option<Lent<G>>, CallError> {
         let method = G::__method(&call);
         if let Some(router) = &self.router {
             match router.destination(&self.id) {
                 Destination::Here => {}
                 Destination::There { owner, lane } => {
-                    let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
-                    attach(&mut call);
+                    let mut meta = call::outgoing(&self.id, method, G::__interleaves(&call), ask)?;
+                    attach(&mut call, &mut meta);
                     return self
                         .send_to(router, &owner, lane, call, meta)
                         .map(|()| None);
@@ -100,8 +100,8 @@ impl<G: Grain> RefCore<G> {
                 kind: self.id.kind.clone(),
             });
         };
-        let meta = call::outgoing(&self.id, method, G::__interleaves(&call), deadline)?;
-        let lend = sent_at.filter(|_| deadline.is_some() && meta.timer_of.is_none());
+        let meta = call::outgoing(&self.id, method, G::__interleaves(&call), ask)?;
+        let lend = ask && lend && meta.timer_of.is_none();
         catalog
             .deliver(&self.id.key, Envelope { call, meta }, lend, attach)
             .map_err(|(undelivered, _)| match undelivered {

@@ -171,7 +171,7 @@ impl<G: Grain> KindCatalog for Catalog<G> {
             }
         };
         if let Err((undelivered, envelope)) =
-            self.deliver(&key, Envelope { call, meta }, None, &mut |_| {})
+            self.deliver(&key, Envelope { call, meta }, false, &mut |_, _| {})
         {
             envelope.fail(match undelivered {
                 Undelivered::MailboxFull(capacity) => Fault::MailboxFull(capacity),

@@ -285,3 +285,36 @@ async fn slow_answers_within_a_long_deadline_arrive_while_a_stuck_call_times_out
     );
     stuck_gate.open();
 }
+
+#[tokio::test]
+async fn an_ask_due_at_once_expires_unexecuted_even_when_its_grain_is_idle() {
+    let silo = start(Duration::from_secs(30), &Gate::closed()).await;
+    let held = silo.grain::<Held>("h");
+    assert_eq!(held.bumps().await, Ok(0));
+    // An idle grain would run an ask in the asker's own poll; one due at once must not run.
+    let error = held.bump().timeout(Duration::ZERO).await.unwrap_err();
+    assert!(
+        matches!(error, CallError::Timeout { method: "bump", .. }),
+        "{error:?}"
+    );
+    assert_eq!(held.bumps().await, Ok(0));
+}
+
+#[tokio::test]
+async fn an_ask_whose_turn_waits_in_the_asker_still_gives_up_at_its_deadline() {
+    let gate = Gate::closed();
+    let silo = start(Duration::from_secs(30), &gate).await;
+    let held = silo.grain::<Held>("h");
+    assert_eq!(held.bumps().await, Ok(0));
+    // The grain is idle, so the asker starts the turn itself; it waits at the gate.
+    let error = tokio::time::timeout(WAIT, held.hold().timeout(Duration::from_millis(50)))
+        .await
+        .expect("the ask gave up at its deadline")
+        .unwrap_err();
+    assert!(
+        matches!(error, CallError::Timeout { method: "hold", .. }),
+        "{error:?}"
+    );
+    gate.open();
+    assert_eq!(held.bump().await, Ok(1));
+}

@@ -232,3 +232,37 @@ async fn a_grain_that_never_goes_idle_is_still_counted() {
     assert_eq!(silo.activation_stats(&apple).unwrap().messages_handled, 3);
     second.open();
 }
+
+async fn swept_every(interval: Duration) -> Silo {
+    silo()
+        .register::<Pear>()
+        .passivation_sweep_interval(interval)
+        .start()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn idle_time_counts_from_the_sweep_that_finds_the_grain_idle() {
+    // No sweep after the one at start: the turn's activity is not stamped yet.
+    let unswept = swept_every(Duration::from_secs(3_600)).await;
+    let pear = unswept.grain::<Pear>("p");
+    pear.touch().await.unwrap();
+    let idle = unswept.activation_stats(&pear).unwrap();
+    assert_eq!(idle.status, ActivationStatus::Idle);
+    assert_eq!(idle.idle_for, Duration::ZERO);
+
+    let swept = swept_every(Duration::from_millis(10)).await;
+    let pear = swept.grain::<Pear>("p");
+    pear.touch().await.unwrap();
+    eventually("a sweep stamps the end of the activity", || {
+        swept
+            .activation_stats(&pear)
+            .is_some_and(|stats| stats.idle_for >= Duration::from_millis(20))
+    })
+    .await;
+    assert_eq!(
+        swept.activation_stats(&pear).unwrap().status,
+        ActivationStatus::Idle
+    );
+}

@@ -14,7 +14,7 @@ use tokio::runtime::Handle;
 use tokio::time::Instant;
 
 use super::{Activation, ActivationStats, ActivationStatus, Home, Leftovers, Lent, Rejected};
-use crate::call::Fault;
+use crate::call::{CallMeta, Fault};
 use crate::cluster::{Destination, Router};
 use crate::grain::Grain;
 use crate::id::{GrainId, GrainKey, GrainKind};
@@ -133,15 +133,15 @@ impl<G: Grain> Catalog<G> {
     }
 
     /// Queues a call for grain `key`, activating it if it has no live activation. A call that
-    /// cannot be queued is handed back with the reason. With `lend` (the clock's reading when
-    /// an ask was sent), the call or the turn loop it starts may be handed back to run (see
-    /// [`Activation::enqueue`]); `attach` binds the reply slot of a call that is queued.
+    /// cannot be queued is handed back with the reason. With `lend` (for an ask), the call or
+    /// the turn loop it starts may be handed back to run (see [`Activation::enqueue`]); `attach`
+    /// binds the reply slot of a call that is queued and stamps its deadline.
     pub(crate) fn deliver(
         self: &Arc<Self>,
         key: &GrainKey,
         envelope: Envelope<G>,
-        lend: Option<Instant>,
-        attach: &mut dyn FnMut(&mut G::Call),
+        lend: bool,
+        attach: &mut dyn FnMut(&mut G::Call, &mut CallMeta),
     ) -> Result<Option<Lent<G>>, (Undelivered, Envelope<G>)> {
         let mut envelope = envelope;
         loop {
@@ -244,7 +244,7 @@ impl<G: Grain> Catalog<G> {
                 }
                 Destination::Here => {
                     if let Err((undelivered, envelope)) =
-                        self.deliver(&grain.key, envelope, None, &mut |_| {})
+                        self.deliver(&grain.key, envelope, false, &mut |_, _| {})
                     {
                         envelope.fail(match undelivered {
                             Undelivered::MailboxFull(capacity) => Fault::MailboxFull(capacity),

@@ -64,11 +64,11 @@ impl<G: Grain> Lent<G> {
     }
 
     /// Runs the work for one poll in the asking task's context `cx`, and spawns what is left of
-    /// it. `sent_at` is the clock's reading when the ask was sent. The answer is `None` if it
-    /// comes through the cell attached when the call was queued.
+    /// it. `sent_at` is the clock's reading when a queued call was sent. The answer is `None` if
+    /// it comes through the cell attached when the call was queued.
     pub(crate) fn run<R: Send + 'static>(
         self,
-        sent_at: Instant,
+        sent_at: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Option<Answer<R>> {
         match self {
@@ -76,10 +76,10 @@ impl<G: Grain> Lent<G> {
                 activation,
                 grain,
                 envelope,
-            } => Some(activation.run_lent_turn(grain, envelope, sent_at, cx)),
+            } => Some(activation.run_lent_turn(grain, envelope, cx)),
             Self::Loop(activation) => {
                 let mut turns: Pin<Box<dyn Future<Output = ()> + Send>> =
-                    Box::pin(Arc::clone(&activation).run(Some(sent_at)));
+                    Box::pin(Arc::clone(&activation).run(sent_at));
                 if turns.as_mut().poll(cx).is_pending() {
                     activation.lent.store(false, Ordering::Relaxed);
                     activation.catalog().runtime().spawn(turns);
@@ -140,7 +140,6 @@ impl<G: Grain> Activation<G> {
         self: Arc<Self>,
         mut grain: Box<G>,
         envelope: Envelope<G>,
-        sent_at: Instant,
         cx: &mut Context<'_>,
     ) -> Answer<R> {
         let ctx = GrainContext::new(Arc::clone(&self));
@@ -153,7 +152,7 @@ impl<G: Grain> Activation<G> {
             (ctx, grain, result, answer)
         });
         if let Poll::Ready((_ctx, grain, result, answer)) = turn.as_mut().poll(cx) {
-            self.end_lent_turn(grain, result, sent_at);
+            self.end_lent_turn(grain, result);
             return Answer::Now(answer.unwrap_or(Err(Fault::ShuttingDown)));
         }
         self.lent.store(false, Ordering::Relaxed);
@@ -170,12 +169,7 @@ impl<G: Grain> Activation<G> {
 
     /// Ends a lent turn that finished in the asker's poll at once: the activation rests, unless
     /// calls arrived meanwhile or it must go, which its turn loop then sees to as a task.
-    fn end_lent_turn(
-        self: &Arc<Self>,
-        grain: Box<G>,
-        result: Result<(), String>,
-        sent_at: Instant,
-    ) {
+    fn end_lent_turn(self: &Arc<Self>, grain: Box<G>, result: Result<(), String>) {
         if let Some(reason) = self.discard_reason(result) {
             self.lent.store(false, Ordering::Relaxed);
             self.discard(grain, reason);
@@ -183,7 +177,7 @@ impl<G: Grain> Activation<G> {
         }
         let mut inner = self.lock();
         if inner.mailbox.is_empty() && !inner.deactivate_on_idle && self.catalog.accepting() {
-            self.rest(&mut inner, grain, Some(sent_at));
+            Self::rest(&mut inner, grain);
             return;
         }
         inner.grain = Some(grain);
@@ -203,7 +197,7 @@ impl<G: Grain> Activation<G> {
     ) {
         match self.discard_reason(result) {
             Some(reason) => self.discard(grain, reason),
-            None => self.turns(ctx, grain, None, None).await,
+            None => self.turns(ctx, grain, None).await,
         }
     }
 }

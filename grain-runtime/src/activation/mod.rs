@@ -67,7 +67,10 @@ pub struct ActivationStats {
     pub messages_handled: u64,
     /// Where the activation is in its life.
     pub status: ActivationStatus,
-    /// Time since its last turn ended (zero while it runs).
+    /// How long it has been idle as passivation counts it: from the first passivation sweep
+    /// that found it idle after its last turn (zero while it runs, and until that sweep).
+    /// Turns do not read the clock, so this lags the end of the last turn by up to one sweep
+    /// interval.
     pub idle_for: Duration,
 }
 
@@ -125,8 +128,10 @@ struct Inner<G: Grain> {
     mailbox: Mailbox<G>,
     grain: Option<Box<G>>,
     handled: u64,
+    /// When a passivation sweep first found the activation idle after its last activity.
     last_active: Instant,
-    /// Whether a call other than this activation's own timer ticks was taken since it was last idle.
+    /// Whether a call other than this activation's own timer ticks was taken since a sweep last
+    /// found the activation idle: the next sweep restarts the idle clock instead of passivating.
     kept_alive: bool,
     /// How many calls the turn loop's current batch held after its first: at least
     /// [`Activation::batched`].
@@ -195,25 +200,24 @@ impl<G: Grain> Activation<G> {
 
     /// Queues a message and starts the turn loop if none is running.
     ///
-    /// With `lend` (an ask sent at that clock reading), and if the calling thread is a worker of
-    /// the silo's runtime, an idle activation hands the work back for the caller to run: the
-    /// call itself with the grain, when nothing else is queued and the call is exclusive, else
-    /// the turn loop. `attach` binds the reply slot of a call about to be queued.
+    /// With `lend` (for an ask), and if the calling thread is a worker of the silo's runtime, an
+    /// idle activation hands the work back for the caller to run: the call itself with the
+    /// grain, when nothing else is queued and the call is exclusive, else the turn loop. `attach` binds the reply slot of a call about to be queued and stamps its
+    /// deadline.
     pub(crate) fn enqueue(
         self: &Arc<Self>,
         mut envelope: Envelope<G>,
-        lend: Option<Instant>,
-        attach: &mut dyn FnMut(&mut G::Call),
+        lend: bool,
+        attach: &mut dyn FnMut(&mut G::Call, &mut CallMeta),
     ) -> Result<Option<Lent<G>>, Rejected<G>> {
         let mut inner = self.lock();
         if inner.status == ActivationStatus::Retired {
             return Err(Rejected::Retired(envelope));
         }
-        if let Some(sent_at) = lend
+        if lend
             && inner.status == ActivationStatus::Idle
             && inner.mailbox.is_empty()
             && !G::__interleaves(&envelope.call)
-            && !envelope.expired_at(Some(sent_at))
             && self.catalog.home().is_current()
             && let Some(grain) = inner.grain.take()
         {
@@ -234,14 +238,14 @@ impl<G: Grain> Activation<G> {
         } else {
             capacity.saturating_sub(self.batched.load(Ordering::Relaxed))
         };
-        attach(&mut envelope.call);
+        attach(&mut envelope.call, &mut envelope.meta);
         if let Err(envelope) = inner.mailbox.push(envelope, room, &self.id) {
             return Err(Rejected::Full(envelope));
         }
         match inner.status {
             ActivationStatus::New | ActivationStatus::Idle => {
                 inner.status = ActivationStatus::Running;
-                let lend = lend.is_some() && self.catalog.home().is_current();
+                let lend = lend && self.catalog.home().is_current();
                 self.lent.store(lend, Ordering::Relaxed);
                 if lend {
                     return Ok(Some(Lent::turn_loop(Arc::clone(self))));
@@ -275,8 +279,7 @@ impl<G: Grain> Activation<G> {
     /// runs it does not run other callers' turns: it returns pending once and is spawned.
     ///
     /// `sent_at` is a clock reading taken just before a lent loop started: the first call taken
-    /// is checked against it, unless activating came first, which may take long, and so is the
-    /// end of the activity if the loop goes idle while still lent, within the asker's poll.
+    /// is checked against it, unless activating came first, which may take long.
     async fn run(self: Arc<Self>, sent_at: Option<Instant>) {
         let ctx = GrainContext::new(Arc::clone(&self));
         let taken = self.lock().grain.take();
@@ -301,7 +304,7 @@ impl<G: Grain> Activation<G> {
                 }
             },
         };
-        self.turns(&ctx, grain, first_check, sent_at).await;
+        self.turns(&ctx, grain, first_check).await;
     }
 
     /// The turns of the loop: runs queued calls until the mailbox is empty, then rests, or
@@ -312,7 +315,6 @@ impl<G: Grain> Activation<G> {
         ctx: &GrainContext<G>,
         mut grain: Box<G>,
         mut first_check: Option<Instant>,
-        sent_at: Option<Instant>,
     ) {
         let mut batch = Batch::new();
         let mut batching = true;
@@ -342,7 +344,7 @@ impl<G: Grain> Activation<G> {
                                     inner.status = ActivationStatus::Deactivating;
                                     break Ok(());
                                 }
-                                None => return self.rest(&mut inner, grain, sent_at),
+                                None => return Self::rest(&mut inner, grain),
                             }
                         }
                     };
@@ -398,17 +400,12 @@ impl<G: Grain> Activation<G> {
         None
     }
 
-    /// Puts the grain back into the idle activation, its mailbox found empty under `inner`. A
-    /// loop still lent has not waited since the asker read the clock at `sent_at`.
-    fn rest(&self, inner: &mut Inner<G>, grain: Box<G>, sent_at: Option<Instant>) {
+    /// Puts the grain back into the idle activation, its mailbox found empty under `inner`.
+    /// Reads no clock: the next passivation sweep stamps the activity (see `kept_alive`).
+    fn rest(inner: &mut Inner<G>, grain: Box<G>) {
         inner.mailbox.shrink_when_empty();
         inner.grain = Some(grain);
         inner.status = ActivationStatus::Idle;
-        if std::mem::take(&mut inner.kept_alive) {
-            inner.last_active = sent_at
-                .filter(|_| self.lent.load(Ordering::Relaxed))
-                .unwrap_or_else(Instant::now);
-        }
     }
 
     /// Takes every queued call into `batch` and returns the first, counting them as handled (see
@@ -501,13 +498,17 @@ impl<G: Grain> Activation<G> {
     }
 
     /// Starts passivation if the activation has been idle for `idle_timeout` (zero: if it is idle).
+    /// An idle activation active since the last sweep starts its idle time `now`.
     pub(crate) fn passivate_if_idle(self: &Arc<Self>, now: Instant, idle_timeout: Duration) {
         let grain = {
             let mut inner = self.lock();
-            if inner.status != ActivationStatus::Idle
-                || !inner.mailbox.is_empty()
-                || now.saturating_duration_since(inner.last_active) < idle_timeout
-            {
+            if inner.status != ActivationStatus::Idle || !inner.mailbox.is_empty() {
+                return;
+            }
+            if std::mem::take(&mut inner.kept_alive) {
+                inner.last_active = now;
+            }
+            if now.saturating_duration_since(inner.last_active) < idle_timeout {
                 return;
             }
             inner.status = ActivationStatus::Deactivating;
@@ -586,7 +587,7 @@ impl<G: Grain> Activation<G> {
         let inner = self.lock();
         let batched = self.batched.load(Ordering::Relaxed);
         let idle_for = match inner.status {
-            ActivationStatus::Idle => inner.last_active.elapsed(),
+            ActivationStatus::Idle if !inner.kept_alive => inner.last_active.elapsed(),
             _ => Duration::ZERO,
         };
         ActivationStats {
