@@ -317,7 +317,6 @@ pub(crate) fn outgoing(
     interleaves: bool,
     is_ask: bool,
 ) -> Result<CallMeta, CallError> {
-    let deadline = None;
     let timer_of = TIMER_OF.try_with(|owner| *owner).ok();
     let from_turn = TURN.try_with(|turn| {
         let waiting = Arc::new(ChainLink {
@@ -330,7 +329,7 @@ pub(crate) fn outgoing(
     });
     let Ok((correlation, sender, waiting)) = from_turn else {
         return Ok(CallMeta {
-            deadline,
+            deadline: None,
             correlation: new_correlation_id(),
             chain: None,
             timer_of,
@@ -339,7 +338,7 @@ pub(crate) fn outgoing(
     };
     if !is_ask {
         return Ok(CallMeta {
-            deadline,
+            deadline: None,
             correlation,
             chain: None,
             timer_of,
@@ -357,7 +356,7 @@ pub(crate) fn outgoing(
         });
     }
     Ok(CallMeta {
-        deadline,
+        deadline: None,
         correlation,
         chain: Some(waiting),
         timer_of,
@@ -556,32 +555,25 @@ impl<G: Grain, R: Send + 'static> Future for AskFuture<'_, G, R> {
             let coop = std::task::ready!(tokio::task::coop::poll_proceed(cx));
             (Some(coop), this.send(true, cx))
         };
-        let grain = || this.core.id().clone();
-        let answer = match (answered, &mut this.state) {
-            (Some(answer), _) => Some(answer),
+        let (core, method, after) = (this.core, this.method, this.after);
+        let error = |fault: Fault| fault.into_call_error(core.id().clone(), method, after);
+        let result = match (answered, &mut this.state) {
+            (Some(answer), _) => answer.map_err(error),
             (None, AskState::Waiting { cell, deadline }) => match cell.poll_answer(cx) {
-                Poll::Ready(answer) => Some(answer),
-                Poll::Pending if deadline.passed(cell, this.after, cx) => Some(Err(Fault::Expired)),
+                Poll::Ready(answer) => answer.map_err(error),
+                Poll::Pending if deadline.passed(cell, after, cx) => Err(error(Fault::Expired)),
                 Poll::Pending => return Poll::Pending,
             },
-            (None, AskState::Failed { error }) => {
-                let error = error.take().unwrap_or_else(|| CallError::ShuttingDown {
-                    grain: grain(),
-                    method: this.method,
-                });
-                if let Some(coop) = coop {
-                    coop.made_progress();
-                }
-                return Poll::Ready(Err(error));
+            (None, AskState::Failed { error: failed }) => {
+                Err(failed.take().unwrap_or_else(|| error(Fault::ShuttingDown)))
             }
             // `send` never leaves an ask unsent.
-            (None, AskState::Unsent { .. }) => None,
+            (None, AskState::Unsent { .. }) => Err(error(Fault::ShuttingDown)),
         };
         if let Some(coop) = coop {
             coop.made_progress();
         }
-        let answer = answer.unwrap_or(Err(Fault::ShuttingDown));
-        Poll::Ready(answer.map_err(|fault| fault.into_call_error(grain(), this.method, this.after)))
+        Poll::Ready(result)
     }
 }
 

@@ -47,22 +47,6 @@ pub(crate) enum Lent<G: Grain> {
 }
 
 impl<G: Grain> Lent<G> {
-    pub(super) fn turn(
-        activation: Arc<Activation<G>>,
-        grain: Box<G>,
-        envelope: Envelope<G>,
-    ) -> Self {
-        Self::Turn {
-            activation,
-            grain,
-            envelope,
-        }
-    }
-
-    pub(super) fn turn_loop(activation: Arc<Activation<G>>) -> Self {
-        Self::Loop(activation)
-    }
-
     /// Runs the work for one poll in the asking task's context `cx`, and spawns what is left of
     /// it. `sent_at` is the clock's reading when a queued call was sent. The answer is `None` if
     /// it comes through the cell attached when the call was queued.
@@ -176,7 +160,7 @@ impl<G: Grain> Activation<G> {
             return;
         }
         let mut inner = self.lock();
-        if inner.mailbox.is_empty() && !inner.deactivate_on_idle && self.catalog.accepting() {
+        if inner.mailbox.is_empty() && self.may_rest(&inner) {
             Self::rest(&mut inner, grain);
             return;
         }

@@ -202,8 +202,8 @@ impl<G: Grain> Activation<G> {
     ///
     /// With `lend` (for an ask), and if the calling thread is a worker of the silo's runtime, an
     /// idle activation hands the work back for the caller to run: the call itself with the
-    /// grain, when nothing else is queued and the call is exclusive, else the turn loop. `attach` binds the reply slot of a call about to be queued and stamps its
-    /// deadline.
+    /// grain, when nothing else is queued and the call is exclusive, else the turn loop.
+    /// `attach` binds the reply slot of a call about to be queued and stamps its deadline.
     pub(crate) fn enqueue(
         self: &Arc<Self>,
         mut envelope: Envelope<G>,
@@ -228,7 +228,11 @@ impl<G: Grain> Activation<G> {
             drop(inner);
             self.lent.store(true, Ordering::Relaxed);
             self.catalog.counters().messages_handled.add(1);
-            return Ok(Some(Lent::turn(Arc::clone(self), grain, envelope)));
+            return Ok(Some(Lent::Turn {
+                activation: Arc::clone(self),
+                grain,
+                envelope,
+            }));
         }
         let capacity = self.catalog.settings().mailbox_capacity;
         // The loop's count of calls still to start is read only when it could matter, since the
@@ -248,7 +252,7 @@ impl<G: Grain> Activation<G> {
                 let lend = lend && self.catalog.home().is_current();
                 self.lent.store(lend, Ordering::Relaxed);
                 if lend {
-                    return Ok(Some(Lent::turn_loop(Arc::clone(self))));
+                    return Ok(Some(Lent::Loop(Arc::clone(self))));
                 }
                 drop(inner);
                 self.start_turn_loop();
@@ -340,7 +344,7 @@ impl<G: Grain> Activation<G> {
                             };
                             match next {
                                 Some(envelope) => Some(envelope),
-                                None if inner.deactivate_on_idle || !self.catalog.accepting() => {
+                                None if !self.may_rest(&inner) => {
                                     inner.status = ActivationStatus::Deactivating;
                                     break Ok(());
                                 }
@@ -398,6 +402,11 @@ impl<G: Grain> Activation<G> {
             return Some(Discard::Stale(reason));
         }
         None
+    }
+
+    /// Whether the activation may go idle once its mailbox is empty, rather than deactivate.
+    fn may_rest(&self, inner: &Inner<G>) -> bool {
+        !inner.deactivate_on_idle && self.catalog.accepting()
     }
 
     /// Puts the grain back into the idle activation, its mailbox found empty under `inner`.
