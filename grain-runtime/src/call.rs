@@ -11,6 +11,7 @@ pub use ask::{Ask, AskFuture};
 use std::cell::Cell;
 use std::fmt::Write as _;
 use std::future::Future;
+use std::num::NonZeroU64;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -106,10 +107,14 @@ pub struct Reply<T>(Slot<T>);
 enum Slot<T> {
     None,
     Local(ReplySender<T>),
-    Remote {
-        sink: RemoteReply,
-        codec: ValueCodec<T>,
-    },
+    /// Boxed: it is rare, and every queued call carries the slot's size.
+    Remote(Box<RemoteSlot<T>>),
+}
+
+/// Where the encoded result of a call from another silo goes.
+struct RemoteSlot<T> {
+    sink: RemoteReply,
+    codec: ValueCodec<T>,
 }
 
 /// Finds the reply slot in a call of the method an ask was made for; generated per method.
@@ -136,9 +141,9 @@ impl<T: Send> Reply<T> {
         match self.0 {
             Slot::None => {}
             Slot::Local(sender) => sender.send(result),
-            Slot::Remote { sink, codec } => sink(result.and_then(|value| {
+            Slot::Remote(remote) => (remote.sink)(result.and_then(|value| {
                 let mut bytes = Vec::new();
-                (codec.encode)(&value, &mut bytes)
+                (remote.codec.encode)(&value, &mut bytes)
                     .map(|()| bytes)
                     .map_err(|e| Fault::Rejected(format!("the reply cannot be encoded: {e}")))
             })),
@@ -176,7 +181,7 @@ impl<T: Send + 'static> Reply<T> {
     /// to `sink`, or dropped for a tell.
     pub fn remote(codec: ValueCodec<T>, sink: Option<RemoteReply>) -> Self {
         match sink {
-            Some(sink) => Self(Slot::Remote { sink, codec }),
+            Some(sink) => Self(Slot::Remote(Box::new(RemoteSlot { sink, codec }))),
             None => Self::none(),
         }
     }
@@ -202,21 +207,27 @@ impl<T: Send + 'static> Reply<T> {
                 });
                 sender.send(decoded);
             })),
-            Slot::Remote { sink, .. } => Some(sink),
+            Slot::Remote(remote) => Some(remote.sink),
         }
     }
 }
 
+// Every queued call carries its metadata and reply slot; a burst of tells queues millions.
+const _: () = assert!(std::mem::size_of::<CallMeta>() <= 48);
+const _: () = assert!(std::mem::size_of::<Reply<u64>>() <= 16);
+
 /// The routing data of one message: its deadline, correlation id and the chain of waiting turns.
+/// Activations are named by their generation, which is never zero, so that an absent one costs
+/// nothing.
 pub(crate) struct CallMeta {
     pub(crate) deadline: Option<Instant>,
     pub(crate) correlation: u64,
     pub(crate) chain: Option<Arc<ChainLink>>,
     /// The activation whose timer sent this message; such messages do not keep a grain active.
-    pub(crate) timer_of: Option<u64>,
+    pub(crate) timer_of: Option<NonZeroU64>,
     /// The activation whose turn sent this message, if one did: the sender whose order the
     /// mailbox keeps.
-    pub(crate) sender: Option<u64>,
+    pub(crate) sender: Option<NonZeroU64>,
 }
 
 impl CallMeta {
@@ -269,7 +280,7 @@ impl ChainLink {
 /// What the running turn knows about itself, for calls it makes.
 pub(crate) struct TurnInfo {
     /// The generation of the activation running the turn: the sender of the calls it makes.
-    pub(crate) activation: u64,
+    pub(crate) activation: NonZeroU64,
     pub(crate) grain: GrainId,
     pub(crate) method: &'static str,
     pub(crate) interleaving: bool,
@@ -284,7 +295,7 @@ tokio::task_local! {
     /// Set around every turn, so that calls made inside it extend its chain.
     pub(crate) static TURN: TurnInfo;
     /// Set while a timer callback runs, naming the activation that owns the timer.
-    pub(crate) static TIMER_OF: u64;
+    pub(crate) static TIMER_OF: NonZeroU64;
 }
 
 /// A correlation id for a call made outside any turn: unique within the process.
@@ -317,33 +328,39 @@ pub(crate) fn outgoing(
     is_ask: bool,
 ) -> Result<CallMeta, CallError> {
     let timer_of = TIMER_OF.try_with(|owner| *owner).ok();
+    // A tell waits on nothing, so it extends no chain.
     let from_turn = TURN.try_with(|turn| {
-        let waiting = Arc::new(ChainLink {
-            grain: turn.grain.clone(),
-            method: turn.method,
-            interleaving: turn.interleaving,
-            parent: turn.chain.clone(),
+        let waiting = is_ask.then(|| {
+            Arc::new(ChainLink {
+                grain: turn.grain.clone(),
+                method: turn.method,
+                interleaving: turn.interleaving,
+                parent: turn.chain.clone(),
+            })
         });
         (turn.correlation, turn.activation, waiting)
     });
-    let Ok((correlation, sender, waiting)) = from_turn else {
-        return Ok(CallMeta {
-            deadline: None,
-            correlation: new_correlation_id(),
-            chain: None,
-            timer_of,
-            sender: None,
-        });
+    let (correlation, sender, waiting) = match from_turn {
+        Ok((correlation, sender, Some(waiting))) => (correlation, sender, waiting),
+        Ok((correlation, sender, None)) => {
+            return Ok(CallMeta {
+                deadline: None,
+                correlation,
+                chain: None,
+                timer_of,
+                sender: Some(sender),
+            });
+        }
+        Err(_) => {
+            return Ok(CallMeta {
+                deadline: None,
+                correlation: new_correlation_id(),
+                chain: None,
+                timer_of,
+                sender: None,
+            });
+        }
     };
-    if !is_ask {
-        return Ok(CallMeta {
-            deadline: None,
-            correlation,
-            chain: None,
-            timer_of,
-            sender: Some(sender),
-        });
-    }
     if waiting
         .walk()
         .any(|l| &l.grain == target && !(l.interleaving && interleaves))

@@ -12,6 +12,7 @@
 //! each sender's calls still run in send order.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 
 use tokio::time::Instant;
 
@@ -171,7 +172,7 @@ impl<G: Grain> Mailbox<G> {
 
     /// Empties the mailbox for a successor activation: keeps calls in order and drops the ticks
     /// of timers that belonged to activation `generation`, since those timers stopped with it.
-    pub(crate) fn take_for_successor(&mut self, generation: u64) -> Mailbox<G> {
+    pub(crate) fn take_for_successor(&mut self, generation: NonZeroU64) -> Mailbox<G> {
         let queue = std::mem::take(&mut self.call_backs)
             .into_iter()
             .chain(std::mem::take(&mut self.queue))

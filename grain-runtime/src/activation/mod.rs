@@ -25,6 +25,7 @@ pub(crate) use crate::mailbox::Envelope;
 pub(crate) use catalog::{Catalog, KindCounters, KindSettings, Undelivered};
 pub(crate) use inline::{Answer, Home, Lent};
 
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::Waker;
@@ -97,7 +98,7 @@ pub(crate) enum Rejected<G: Grain> {
     Retired(Envelope<G>),
 }
 
-static NEXT_GENERATION: AtomicU64 = AtomicU64::new(1);
+static NEXT_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 // The lock starts after the id: at least a cache line past `batched` (see [`Activation`]).
 const _: () = assert!(16 + std::mem::size_of::<GrainId>() >= 64);
@@ -117,7 +118,7 @@ pub(crate) struct Activation<G: Grain> {
     /// Set when the activation must be discarded after the current turn; the reason is in
     /// [`Durable::discard`].
     discarding: AtomicBool,
-    generation: u64,
+    generation: NonZeroU64,
     id: GrainId,
     catalog: Arc<Catalog<G>>,
     inner: Mutex<Inner<G>>,
@@ -165,7 +166,8 @@ impl<G: Grain> Activation<G> {
     fn new(catalog: Arc<Catalog<G>>, id: GrainId, mailbox: Mailbox<G>) -> Self {
         Self {
             id,
-            generation: NEXT_GENERATION.fetch_add(1, Ordering::Relaxed),
+            generation: NonZeroU64::MIN
+                .saturating_add(NEXT_GENERATION.fetch_add(1, Ordering::Relaxed)),
             catalog,
             batched: AtomicUsize::new(0),
             lent: AtomicBool::new(false),
@@ -588,7 +590,7 @@ impl<G: Grain> Activation<G> {
         }
     }
 
-    pub(crate) fn generation(&self) -> u64 {
+    pub(crate) fn generation(&self) -> NonZeroU64 {
         self.generation
     }
 
