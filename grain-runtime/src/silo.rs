@@ -349,7 +349,7 @@ impl Silo {
     /// Calls made during the drain to grains that are still active are handled; calls that would
     /// need a new activation fail with [`CallError::ShuttingDown`](crate::CallError::ShuttingDown).
     /// Waits at most the builder's shutdown timeout; calling it twice is harmless. Afterwards the
-    /// silo no longer holds its [`Storage`](crate::Storage): once the application drops its own
+    /// silo no longer holds its [`Storage`]: once the application drops its own
     /// handle, the store is closed and its directory can be opened again.
     pub async fn shutdown(&self) -> ShutdownReport {
         let started = Instant::now();

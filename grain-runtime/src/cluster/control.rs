@@ -1,5 +1,5 @@
 //! Requests about the cluster rather than a grain, between silos and from clients: the
-//! [`Handoff`] protocol and the cluster view. Their method names start
+//! [`Handoff`](super::handoff::Handoff) protocol and the cluster view. Their method names start
 //! with `$`, which no grain method can.
 
 use std::net::SocketAddr;

@@ -411,7 +411,7 @@ impl Handoff {
         self.transfers.lend(grain, state, size).map(Fetched::Held)
     }
 
-    /// Answers [`PIECE`]: the piece at `offset` of the state lent from here.
+    /// Answers [`PIECE`](super::control::PIECE): the piece at `offset` of the state lent from here.
     pub(super) fn lent_piece(
         &self,
         router: &Router,
