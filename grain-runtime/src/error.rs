@@ -1,5 +1,6 @@
 //! The errors a caller or a silo builder can get, each saying what happened and to which grain.
 
+use std::fmt;
 use std::time::Duration;
 
 use crate::id::{GrainId, GrainKind};
@@ -144,6 +145,32 @@ pub enum SiloError {
     /// The silo could not join the cluster's membership.
     #[error("silo cannot join the cluster: {0}")]
     Membership(String),
+}
+
+/// The message of a panic caught in a turn or a lifecycle hook.
+///
+/// Boxed so that a turn's outcome, `Result<(), Panicked>`, is one word: it is then returned in
+/// registers, where a 24-byte `String` went through memory on every turn.
+#[derive(Debug)]
+pub(crate) struct Panicked(
+    #[expect(
+        clippy::box_collection,
+        reason = "a thin pointer keeps the outcome one word"
+    )]
+    Box<String>,
+);
+
+impl Panicked {
+    /// The message of the panic whose payload is `payload`.
+    pub(crate) fn of(payload: &(dyn std::any::Any + Send)) -> Self {
+        Self(Box::new(panic_message(payload)))
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
 }
 
 /// The text of a panic payload, for error messages.

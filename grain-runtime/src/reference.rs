@@ -12,7 +12,7 @@ use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use tokio::time::Instant;
 
-use crate::activation::{Catalog, Envelope, Lent, Undelivered};
+use crate::activation::{Catalog, Envelope, Lending, Undelivered};
 use crate::call::{self, CallMeta, Fault, TURN};
 use crate::cluster::{Destination, Member, Router};
 use crate::error::CallError;
@@ -68,13 +68,15 @@ impl<G: Grain> RefCore<G> {
     /// call or the turn loop back to run itself; a call sent from a timer never does. `attach`
     /// binds the reply slot of an ask and stamps its deadline, unless the call itself is handed
     /// back: a turn its asker runs needs neither.
+    // Inlined into an ask's poll (see `AskFuture::send`).
+    #[inline(always)]
     pub(crate) fn send(
         &self,
         mut call: G::Call,
         ask: bool,
         lend: bool,
         attach: &mut dyn FnMut(&mut G::Call, &mut CallMeta),
-    ) -> Result<Option<Lent<G>>, CallError> {
+    ) -> Result<Option<Lending<'_, G>>, CallError> {
         let method = G::__method(&call);
         if let Some(router) = &self.router {
             match router.destination(&self.id) {

@@ -13,7 +13,7 @@ use dashmap::mapref::entry::Entry;
 use tokio::runtime::Handle;
 use tokio::time::Instant;
 
-use super::{Activation, ActivationStats, ActivationStatus, Home, Leftovers, Lent, Rejected};
+use super::{Activation, ActivationStats, ActivationStatus, Home, Leftovers, Lending, Rejected};
 use crate::call::{CallMeta, Fault};
 use crate::cluster::{Destination, Router};
 use crate::grain::Grain;
@@ -136,13 +136,15 @@ impl<G: Grain> Catalog<G> {
     /// cannot be queued is handed back with the reason. With `lend` (for an ask), the call or
     /// the turn loop it starts may be handed back to run (see [`Activation::enqueue`]); `attach`
     /// binds the reply slot of a call that is queued and stamps its deadline.
+    // Inlined into an ask's poll (see `AskFuture::send`).
+    #[inline(always)]
     pub(crate) fn deliver(
         self: &Arc<Self>,
         key: &GrainKey,
         envelope: Envelope<G>,
         lend: bool,
         attach: &mut dyn FnMut(&mut G::Call, &mut CallMeta),
-    ) -> Result<Option<Lent<G>>, (Undelivered, Envelope<G>)> {
+    ) -> Result<Option<Lending<'_, G>>, (Undelivered, Envelope<G>)> {
         let mut envelope = envelope;
         loop {
             // Queued under the table's shard lock rather than through a clone of the `Arc`: the
@@ -155,7 +157,12 @@ impl<G: Grain> Catalog<G> {
                 return Err((Undelivered::ShuttingDown, envelope));
             };
             match queued {
-                Ok(lent) => return Ok(lent),
+                Ok(lent) => {
+                    return Ok(lent.map(|work| Lending {
+                        work,
+                        catalog: self,
+                    }));
+                }
                 Err(Rejected::Full(returned)) => {
                     self.counters.mailbox_full.fetch_add(1, Ordering::Relaxed);
                     let capacity = self.settings.mailbox_capacity;

@@ -26,11 +26,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
+use tokio::runtime::Handle;
 use tokio::time::Instant;
 
-use super::{Activation, ActivationStatus, Envelope};
+use super::{Activation, ActivationStatus, Catalog, Envelope};
 use crate::call::Fault;
 use crate::context::GrainContext;
+use crate::error::Panicked;
 use crate::grain::Grain;
 use crate::reply_cell::ReplyCell;
 
@@ -46,7 +48,14 @@ pub(crate) enum Lent<G: Grain> {
     Loop(Arc<Activation<G>>),
 }
 
-impl<G: Grain> Lent<G> {
+/// Lent work with the catalog it came from, whose runtime takes what is left of it after the
+/// asker's poll.
+pub(crate) struct Lending<'c, G: Grain> {
+    pub(super) work: Lent<G>,
+    pub(super) catalog: &'c Catalog<G>,
+}
+
+impl<G: Grain> Lending<'_, G> {
     /// Runs the work for one poll in the asking task's context `cx`, and spawns what is left of
     /// it. `sent_at` is the clock's reading when a queued call was sent. The answer is `None` if
     /// it comes through the cell attached when the call was queued.
@@ -55,18 +64,25 @@ impl<G: Grain> Lent<G> {
         sent_at: Option<Instant>,
         cx: &mut Context<'_>,
     ) -> Option<Answer<R>> {
-        match self {
-            Self::Turn {
+        let runtime = self.catalog.runtime();
+        match self.work {
+            Lent::Turn {
                 activation,
                 grain,
                 envelope,
-            } => Some(activation.run_lent_turn(grain, envelope, cx)),
-            Self::Loop(activation) => {
+            } => Some(Activation::run_lent_turn(
+                GrainContext::new(activation),
+                grain,
+                envelope,
+                runtime,
+                cx,
+            )),
+            Lent::Loop(activation) => {
                 let mut turns: Pin<Box<dyn Future<Output = ()> + Send>> =
                     Box::pin(Arc::clone(&activation).run(sent_at));
                 if turns.as_mut().poll(cx).is_pending() {
                     activation.lent.store(false, Ordering::Relaxed);
-                    activation.catalog().runtime().spawn(turns);
+                    runtime.spawn(turns);
                 }
                 None
             }
@@ -118,16 +134,16 @@ impl Home {
 
 impl<G: Grain> Activation<G> {
     /// Runs the turn of a call handed to an asker for one poll. Its future owns what it runs on
-    /// and the slot its answer goes to, so that it can be spawned if it does not end in this
-    /// poll: the answer then goes to a cell once it ends. No reply cell is made otherwise.
+    /// and the slot its answer goes to, so that it can be spawned on `runtime` if it does not end
+    /// in this poll: the answer then goes to a cell once it ends. No reply cell is made otherwise.
     fn run_lent_turn<R: Send + 'static>(
-        self: Arc<Self>,
+        ctx: GrainContext<G>,
         mut grain: Box<G>,
         envelope: Envelope<G>,
+        runtime: &Handle,
         cx: &mut Context<'_>,
     ) -> Answer<R> {
-        let ctx = GrainContext::new(Arc::clone(&self));
-        let mut turn = Box::pin(async move {
+        let mut turn = boxed_in_place(|| async move {
             let mut answer: Option<Result<R, Fault>> = None;
             let result = ctx
                 .activation()
@@ -135,25 +151,26 @@ impl<G: Grain> Activation<G> {
                 .await;
             (ctx, grain, result, answer)
         });
-        if let Poll::Ready((_ctx, grain, result, answer)) = turn.as_mut().poll(cx) {
-            self.end_lent_turn(grain, result);
+        if let Poll::Ready((ctx, grain, result, answer)) = turn.as_mut().poll(cx) {
+            ctx.activation().end_lent_turn(grain, result);
             return Answer::Now(answer.unwrap_or(Err(Fault::ShuttingDown)));
         }
-        self.lent.store(false, Ordering::Relaxed);
         let (cell, sender) = ReplyCell::new();
-        let runtime = self.catalog().runtime().clone();
         runtime.spawn(async move {
             let (ctx, grain, result, answer) = turn.await;
             sender.send(answer.unwrap_or(Err(Fault::ShuttingDown)));
-            self.catalog().home().enter();
-            self.resume(&ctx, grain, result).await;
+            // Read only by the turn loop, which `resume` may become.
+            let activation = ctx.activation();
+            activation.lent.store(false, Ordering::Relaxed);
+            activation.catalog().home().enter();
+            activation.resume(&ctx, grain, result).await;
         });
         Answer::Later(cell)
     }
 
     /// Ends a lent turn that finished in the asker's poll at once: the activation rests, unless
     /// calls arrived meanwhile or it must go, which its turn loop then sees to as a task.
-    fn end_lent_turn(self: &Arc<Self>, grain: Box<G>, result: Result<(), String>) {
+    fn end_lent_turn(self: &Arc<Self>, grain: Box<G>, result: Result<(), Panicked>) {
         if let Some(reason) = self.discard_reason(result) {
             self.lent.store(false, Ordering::Relaxed);
             self.discard(grain, reason);
@@ -177,11 +194,18 @@ impl<G: Grain> Activation<G> {
         self: &Arc<Self>,
         ctx: &GrainContext<G>,
         grain: Box<G>,
-        result: Result<(), String>,
+        result: Result<(), Panicked>,
     ) {
         match self.discard_reason(result) {
             Some(reason) => self.discard(grain, reason),
             None => self.turns(ctx, grain, None).await,
         }
     }
+}
+
+/// Boxes the future `make` builds, allocating first so that the future can be built in the box
+/// rather than on the stack and copied there.
+#[inline(always)]
+fn boxed_in_place<F: Future>(make: impl FnOnce() -> F) -> Pin<Box<F>> {
+    Box::into_pin(Box::write(Box::new_uninit(), make()))
 }

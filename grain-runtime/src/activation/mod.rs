@@ -23,7 +23,8 @@ mod turn;
 
 pub(crate) use crate::mailbox::Envelope;
 pub(crate) use catalog::{Catalog, KindCounters, KindSettings, Undelivered};
-pub(crate) use inline::{Answer, Home, Lent};
+use inline::Lent;
+pub(crate) use inline::{Answer, Home, Lending};
 
 use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -36,6 +37,7 @@ use tokio::time::Instant;
 
 use crate::call::{CallMeta, Fault};
 use crate::context::GrainContext;
+use crate::error::Panicked;
 use crate::grain::Grain;
 use crate::id::GrainId;
 use crate::mailbox::{Batch, Mailbox};
@@ -87,7 +89,7 @@ enum Leftovers {
 /// Why an activation is dropped without deactivating.
 enum Discard {
     /// A turn panicked, with this message.
-    Panicked(String),
+    Panicked(Panicked),
     /// A write to storage failed, so the in-memory state may differ from what is durable.
     Stale(String),
 }
@@ -206,6 +208,8 @@ impl<G: Grain> Activation<G> {
     /// idle activation hands the work back for the caller to run: the call itself with the
     /// grain, when nothing else is queued and the call is exclusive, else the turn loop.
     /// `attach` binds the reply slot of a call about to be queued and stamps its deadline.
+    // Inlined into an ask's poll (see `AskFuture::send`).
+    #[inline(always)]
     pub(crate) fn enqueue(
         self: &Arc<Self>,
         mut envelope: Envelope<G>,
@@ -395,7 +399,7 @@ impl<G: Grain> Activation<G> {
     }
 
     /// Why the activation must be discarded after a turn that ended with `result`, if it must.
-    fn discard_reason(&self, result: Result<(), String>) -> Option<Discard> {
+    fn discard_reason(&self, result: Result<(), Panicked>) -> Option<Discard> {
         if let Err(message) = result {
             return Some(Discard::Panicked(message));
         }

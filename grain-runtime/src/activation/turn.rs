@@ -14,7 +14,7 @@ use tracing::Instrument as _;
 use super::{Activation, Envelope};
 use crate::call::{CallMeta, Fault, TURN, TurnInfo};
 use crate::context::GrainContext;
-use crate::error::panic_message;
+use crate::error::Panicked;
 use crate::grain::Grain;
 
 impl<G: Grain> Activation<G> {
@@ -28,18 +28,20 @@ impl<G: Grain> Activation<G> {
     }
 
     /// Runs `body` as a turn: inside its tracing span and call context, with panics caught.
-    /// The error is the panic message.
+    /// The error is the panic.
     ///
     /// This and the turn functions build their futures rather than being `async fn`s: an
     /// `async fn` keeps its arguments beside the future it awaits, which made the turn loop's
-    /// task too large for the allocator's fast path.
+    /// task too large for the allocator's fast path. Inlined, like [`turn`](Self::turn), so that
+    /// a lent turn builds its future in its box rather than copying it there.
+    #[inline(always)]
     pub(super) fn guarded<T>(
         &self,
         method: &'static str,
         interleaving: bool,
         meta: CallMeta,
         body: impl Future<Output = T>,
-    ) -> impl Future<Output = Result<T, String>> {
+    ) -> impl Future<Output = Result<T, Panicked>> {
         let span = tracing::debug_span!("turn", grain = %self.id, method, correlation_id = meta.correlation, interleaved = interleaving);
         let info = TurnInfo {
             activation: self.generation,
@@ -52,18 +54,19 @@ impl<G: Grain> Activation<G> {
         };
         AssertUnwindSafe(TURN.scope(info, body).instrument(span))
             .catch_unwind()
-            .map(|outcome| outcome.map_err(|payload| panic_message(&*payload)))
+            .map(|outcome| outcome.map_err(|payload| Panicked::of(&*payload)))
     }
 
     /// Runs one exclusive turn; `answer` is where an asker running it itself takes the result
     /// (see [`Grain::__handle`]).
+    #[inline(always)]
     pub(super) fn turn<'a>(
         &'a self,
         grain: &'a mut G,
         ctx: &'a GrainContext<G>,
         envelope: Envelope<G>,
         answer: Option<&'a mut (dyn Any + Send)>,
-    ) -> impl Future<Output = Result<(), String>> + 'a {
+    ) -> impl Future<Output = Result<(), Panicked>> + 'a {
         let method = G::__method(&envelope.call);
         self.guarded(
             method,
@@ -79,7 +82,7 @@ impl<G: Grain> Activation<G> {
         grain: &'a G,
         ctx: &'a GrainContext<G>,
         envelope: Envelope<G>,
-    ) -> impl Future<Output = Result<(), String>> + 'a {
+    ) -> impl Future<Output = Result<(), Panicked>> + 'a {
         let method = G::__method(&envelope.call);
         self.guarded(
             method,
@@ -100,7 +103,7 @@ impl<G: Grain> Activation<G> {
         grain: &G,
         ctx: &GrainContext<G>,
         first: Envelope<G>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Panicked> {
         let mut turns = FuturesUnordered::new();
         turns.push(self.shared_turn(grain, ctx, first));
         let mut panicked = None;
