@@ -50,6 +50,9 @@ pub enum Fault {
     /// disagree, or the grain's state is moving), so sending it again is safe. Callers retry
     /// it within the call's deadline; the application sees it as `Unavailable`.
     Refused(String),
+    /// The connection closed after the call was sent and before its reply arrived: it may have
+    /// run.
+    Interrupted(String),
 }
 
 impl Fault {
@@ -87,6 +90,11 @@ impl Fault {
                 chain,
             },
             Fault::Unavailable(reason) | Fault::Refused(reason) => CallError::Unavailable {
+                grain,
+                method,
+                reason,
+            },
+            Fault::Interrupted(reason) => CallError::Interrupted {
                 grain,
                 method,
                 reason,

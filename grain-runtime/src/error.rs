@@ -82,6 +82,18 @@ pub enum CallError {
         /// Which silo, and why it cannot take the call.
         reason: String,
     },
+    /// The connection to the silo running the call closed after the call was sent and before its
+    /// reply arrived: the call may have run there, or not. Sending it again is safe only if the
+    /// method is idempotent.
+    #[error("call to {grain}.{method} was interrupted and may or may not have run: {reason}")]
+    Interrupted {
+        /// The grain called.
+        grain: GrainId,
+        /// The method called.
+        method: &'static str,
+        /// Which connection closed, and why.
+        reason: String,
+    },
     /// A silo refused the call as malformed: it does not know the kind or the method (a silo of
     /// another version), or the arguments or the reply could not be decoded.
     #[error("call to {grain}.{method} was rejected: {reason}")]

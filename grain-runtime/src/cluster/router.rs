@@ -385,10 +385,11 @@ struct Resend {
 }
 
 /// Wraps `reply` so that a refusal sends the call again instead of reaching the caller, while
-/// there is time. A refused or unavailable call also drops the owner learned for its grain.
+/// there is time. A call refused, unavailable or interrupted also drops the owner learned for
+/// its grain.
 fn retrying(resend: Resend, reply: RemoteReply) -> RemoteReply {
     Box::new(move |result| {
-        if let Err(Fault::Refused(_) | Fault::Unavailable(_)) = &result
+        if let Err(Fault::Refused(_) | Fault::Unavailable(_) | Fault::Interrupted(_)) = &result
             && let Some(router) = resend.router.upgrade()
         {
             router.owners.forget(&resend.head.grain);

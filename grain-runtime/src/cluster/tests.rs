@@ -264,7 +264,7 @@ async fn a_silo_learns_the_owner_from_a_forwarded_call_and_drops_it_when_it_move
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_crashed_silo_answers_unavailable_at_once_then_leaves_the_view() {
+async fn a_call_to_a_crashed_silo_fails_at_once_then_it_leaves_the_view() {
     let mut cluster = pair().await;
     let key = owned_by(&cluster, 1);
     let remote = cluster.silo(0).grain::<Tally>(key);
@@ -272,7 +272,14 @@ async fn a_crashed_silo_answers_unavailable_at_once_then_leaves_the_view() {
     cluster.crash(1);
     let started = std::time::Instant::now();
     let error = remote.add(1).await.unwrap_err();
-    assert!(matches!(error, CallError::Unavailable { .. }), "{error}");
+    // Unavailable if the call found the connection closed, Interrupted if it was sent first.
+    assert!(
+        matches!(
+            error,
+            CallError::Unavailable { .. } | CallError::Interrupted { .. }
+        ),
+        "{error}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(2),
         "failed after {:?}",

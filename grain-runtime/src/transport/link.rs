@@ -2,20 +2,28 @@
 //!
 //! A link is usable as soon as it is created: calls queue while it connects and shakes hands,
 //! and each ask waits in the pending table under its request id until its reply frame arrives.
-//! When the connection fails or closes, every pending ask is answered with
-//! [`Fault::Unavailable`], so no caller waits for its deadline on a dead socket.
+//! When the connection fails or closes, every pending ask is answered at once, so no caller
+//! waits for its deadline on a dead socket: with [`Fault::Unavailable`] if the connection never
+//! got past the handshake, so nothing was sent, else with [`Fault::Interrupted`], since the call
+//! may have run.
+//!
+//! A link that is dropped (its silo left the view, or it was replaced) stops taking calls, but
+//! the asks it already sent keep the connection until they are answered or their deadlines
+//! pass: the peer may still be running them.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt as _;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tokio_util::codec::FramedRead;
 
 use super::frame::{FrameCodec, Head, OwnerHint, RequestHead};
@@ -27,8 +35,12 @@ use crate::wire_call::RemoteReply;
 /// Asks waiting for their replies, and whether the link can still take more.
 struct Pending {
     calls: HashMap<u64, RemoteReply>,
+    /// The latest deadline of the asks sent: a released link waits for answers until then.
+    latest_deadline: Instant,
     /// Why the link stopped, once it has.
     closed: Option<String>,
+    /// Set when the link was dropped with asks still waiting for their replies.
+    released: bool,
 }
 
 struct Shared {
@@ -36,6 +48,8 @@ struct Shared {
     pending: Mutex<Pending>,
     /// Set once the handshake succeeded.
     connected: AtomicBool,
+    /// Signalled when the link is released.
+    release: Notify,
 }
 
 impl Shared {
@@ -43,11 +57,41 @@ impl Shared {
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn answer(&self, id: u64, result: Result<Vec<u8>, Fault>) {
-        let reply = self.lock().calls.remove(&id);
+    /// Answers ask `id`. Returns whether the link is released and has no ask left to answer.
+    fn answer(&self, id: u64, result: Result<Vec<u8>, Fault>) -> bool {
+        let (reply, done) = {
+            let mut pending = self.lock();
+            let reply = pending.calls.remove(&id);
+            (reply, pending.released && pending.calls.is_empty())
+        };
         if let Some(reply) = reply {
             reply(result);
         }
+        done
+    }
+
+    /// Marks the link released if asks still wait on it; returns whether none does, so that it
+    /// can close at once.
+    fn release(&self) -> bool {
+        let mut pending = self.lock();
+        if pending.calls.is_empty() || pending.closed.is_some() {
+            return true;
+        }
+        pending.released = true;
+        drop(pending);
+        self.release.notify_one();
+        false
+    }
+
+    /// Waits until the link is released and the deadlines of the asks it sent have passed.
+    async fn release_expired(&self) -> String {
+        self.release.notified().await;
+        let until = self.lock().latest_deadline;
+        tokio::time::sleep_until(until).await;
+        format!(
+            "connection to {} was closed, and its replies did not come before their deadlines",
+            self.peer
+        )
     }
 
     /// Marks the link closed and fails every pending ask.
@@ -59,11 +103,19 @@ impl Shared {
             }
             std::mem::take(&mut pending.calls)
         };
-        if !calls.is_empty() {
-            tracing::debug!(peer = %self.peer, failed = calls.len(), %reason, "link closed");
+        if calls.is_empty() {
+            return;
         }
+        // Calls are written only once the handshake is done.
+        let sent = self.connected.load(Ordering::Acquire);
+        tracing::debug!(peer = %self.peer, failed = calls.len(), sent, %reason, "link closed");
         for (_, reply) in calls {
-            reply(Err(Fault::Unavailable(reason.clone())));
+            let reason = reason.clone();
+            reply(Err(if sent {
+                Fault::Interrupted(reason)
+            } else {
+                Fault::Unavailable(reason)
+            }));
         }
     }
 }
@@ -92,9 +144,12 @@ impl Link {
             peer,
             pending: Mutex::new(Pending {
                 calls: HashMap::new(),
+                latest_deadline: Instant::now(),
                 closed: None,
+                released: false,
             }),
             connected: AtomicBool::new(false),
+            release: Notify::new(),
         });
         let (queue, outgoing) = mpsc::unbounded_channel();
         let task = tokio::spawn(run(Arc::clone(&shared), outgoing, settings, learn)).abort_handle();
@@ -123,6 +178,8 @@ impl Link {
                 });
             }
             pending.calls.insert(head.id, reply);
+            let deadline = Instant::now() + Duration::from_micros(head.deadline_us.unwrap_or(0));
+            pending.latest_deadline = pending.latest_deadline.max(deadline);
         }
         let id = head.id;
         let is_ask = head.is_ask();
@@ -165,11 +222,15 @@ impl Link {
     }
 }
 
+/// Closes the queue, so that the writer sends what is queued and stops. The connection stays up
+/// for the asks already sent (see [`Shared::release`]).
 impl Drop for Link {
     fn drop(&mut self) {
-        self.task.abort();
-        self.shared
-            .close(format!("connection to {} was closed", self.shared.peer));
+        if self.shared.release() {
+            self.task.abort();
+            self.shared
+                .close(format!("connection to {} was closed", self.shared.peer));
+        }
     }
 }
 
@@ -213,20 +274,26 @@ async fn run(
             None
         },
     ));
+    let expired = shared.release_expired();
+    tokio::pin!(expired);
     let reason = loop {
-        match frames.next().await {
+        let next = tokio::select! {
+            next = frames.next() => next,
+            reason = &mut expired => break reason,
+        };
+        match next {
             Some(Ok(frame)) => match frame.head {
                 Head::Reply { id, fault, owner } => {
                     if let Some(owner) = owner {
                         learn(owner);
                     }
-                    shared.answer(
-                        id,
-                        match fault {
-                            None => Ok(frame.payload.to_vec()),
-                            Some(fault) => Err(fault),
-                        },
-                    );
+                    let result = match fault {
+                        None => Ok(frame.payload.to_vec()),
+                        Some(fault) => Err(fault),
+                    };
+                    if shared.answer(id, result) {
+                        break format!("connection to {peer} was closed");
+                    }
                 }
                 Head::Refused { reason } => {
                     break format!("silo at {peer} closed the connection: {reason}");
@@ -281,4 +348,148 @@ async fn connect(peer: SocketAddr, settings: &TransportSettings) -> Result<TcpSt
         .set_nodelay(true)
         .map_err(|e| format!("cannot configure the connection to {peer}: {e}"))?;
     Ok(stream)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use bytes::BytesMut;
+    use tokio::io::AsyncWriteExt as _;
+    use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+
+    use super::*;
+    use crate::id::{GrainId, GrainKey, GrainKind};
+    use crate::transport::frame::{self, DEFAULT_MAX_FRAME};
+
+    const CLUSTER: &str = "links";
+
+    fn settings() -> Arc<TransportSettings> {
+        Arc::new(TransportSettings::new(CLUSTER, "caller"))
+    }
+
+    fn ask(deadline: Duration) -> RequestHead {
+        RequestHead {
+            id: 0,
+            grain: GrainId::new(GrainKind::from_static("Counter"), GrainKey::from("alice")),
+            method: "add".into(),
+            deadline_us: Some(deadline.as_micros() as u64),
+            correlation: 1,
+            forwarded: false,
+        }
+    }
+
+    /// Sends an ask over `link`; the receiver gets its answer.
+    fn send(link: &Link, deadline: Duration) -> oneshot::Receiver<Result<Vec<u8>, Fault>> {
+        let (tx, rx) = oneshot::channel();
+        let reply: RemoteReply = Box::new(move |result| {
+            let _ = tx.send(result);
+        });
+        if link
+            .call(ask(deadline), Bytes::from_static(b"args"), Some(reply))
+            .is_err()
+        {
+            panic!("the link refused the ask");
+        }
+        rx
+    }
+
+    /// A silo stand-in on an ephemeral port: it shakes hands and hands over the connection with
+    /// the id of the first request it reads.
+    async fn peer() -> (SocketAddr, oneshot::Receiver<(u64, TcpStream)>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel();
+        tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (read, mut write) = stream.into_split();
+            let mut frames = FramedRead::new(read, FrameCodec::new(DEFAULT_MAX_FRAME));
+            let timeout = Duration::from_secs(5);
+            assert!(matches!(
+                read_head(&mut frames, timeout).await,
+                Ok(Head::Hello { .. })
+            ));
+            let hello = Head::Hello {
+                cluster: CLUSTER.into(),
+                from: "peer".into(),
+            };
+            send_head(&mut write, &hello, DEFAULT_MAX_FRAME)
+                .await
+                .unwrap();
+            let Ok(Head::Request(request)) = read_head(&mut frames, timeout).await else {
+                panic!("expected a request");
+            };
+            let read = frames.into_inner();
+            let _ = tx.send((request.id, read.reunite(write).unwrap()));
+        });
+        (addr, rx)
+    }
+
+    fn link_to(addr: SocketAddr) -> Link {
+        Link::open(addr, settings(), Arc::new(|_| {}))
+    }
+
+    #[tokio::test]
+    async fn an_ask_whose_connection_drops_after_it_was_sent_may_have_run() {
+        let (addr, accepted) = peer().await;
+        let link = link_to(addr);
+        let answer = send(&link, Duration::from_secs(5));
+        let (_, connection) = accepted.await.unwrap();
+        drop(connection);
+        match answer.await.unwrap() {
+            Err(Fault::Interrupted(reason)) => assert!(reason.contains("closed"), "{reason}"),
+            other => panic!("expected Interrupted, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn an_ask_to_a_silo_that_cannot_be_reached_was_not_sent() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let link = link_to(addr);
+        match send(&link, Duration::from_secs(5)).await.unwrap() {
+            Err(Fault::Unavailable(reason)) => {
+                assert!(reason.contains("cannot connect"), "{reason}");
+            }
+            other => panic!("expected Unavailable, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_link_still_delivers_the_replies_to_asks_it_sent() {
+        let (addr, accepted) = peer().await;
+        let link = link_to(addr);
+        let answer = send(&link, Duration::from_secs(5));
+        let (id, mut connection) = accepted.await.unwrap();
+        drop(link);
+        let mut out = BytesMut::new();
+        let reply = Head::Reply {
+            id,
+            fault: None,
+            owner: None,
+        };
+        frame::encode(&reply, b"42", DEFAULT_MAX_FRAME, &mut out).unwrap();
+        connection.write_all(&out).await.unwrap();
+        assert_eq!(answer.await.unwrap(), Ok(b"42".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_link_gives_up_on_its_asks_once_their_deadlines_pass() {
+        let (addr, accepted) = peer().await;
+        let link = link_to(addr);
+        let answer = send(&link, Duration::from_millis(100));
+        let (_id, _connection) = accepted.await.unwrap();
+        drop(link);
+        let answer = tokio::time::timeout(Duration::from_secs(10), answer)
+            .await
+            .expect("the released link kept waiting past the ask's deadline");
+        match answer.unwrap() {
+            Err(Fault::Interrupted(reason)) => {
+                assert!(reason.contains("deadlines"), "{reason}");
+            }
+            other => panic!("expected Interrupted, got {other:?}"),
+        }
+    }
 }

@@ -205,7 +205,12 @@ impl Replier {
             };
             let ran_there = !matches!(
                 fault,
-                Some(Fault::Refused(_) | Fault::Unavailable(_) | Fault::ShuttingDown)
+                Some(
+                    Fault::Refused(_)
+                        | Fault::Unavailable(_)
+                        | Fault::Interrupted(_)
+                        | Fault::ShuttingDown
+                )
             );
             let owner = owner.filter(|_| ran_there);
             let _ = queue.send(Outgoing {
