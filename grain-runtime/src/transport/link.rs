@@ -9,7 +9,8 @@
 //!
 //! A link that is dropped (its silo left the view, or it was replaced) stops taking calls, but
 //! the asks it already sent keep the connection until they are answered or their deadlines
-//! pass: the peer may still be running them.
+//! pass: the peer may still be running them. So does a link whose peer refuses further calls
+//! (it is shutting down, or found a bad frame): the peer answers what it read before it closes.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -74,13 +75,21 @@ impl Shared {
     /// can close at once.
     fn release(&self) -> bool {
         let mut pending = self.lock();
-        if pending.calls.is_empty() || pending.closed.is_some() {
+        if pending.calls.is_empty() {
             return true;
         }
         pending.released = true;
         drop(pending);
         self.release.notify_one();
         false
+    }
+
+    /// Stops taking calls, for `reason`, while the asks already sent wait for their replies.
+    /// Returns whether none waits, so that the connection can close at once.
+    fn refused(&self, reason: String) -> bool {
+        let mut pending = self.lock();
+        pending.closed.get_or_insert(reason);
+        pending.calls.is_empty()
     }
 
     /// Waits until the link is released and the deadlines of the asks it sent have passed.
@@ -276,6 +285,7 @@ async fn run(
     ));
     let expired = shared.release_expired();
     tokio::pin!(expired);
+    let mut refused = None;
     let reason = loop {
         let next = tokio::select! {
             next = frames.next() => next,
@@ -295,13 +305,22 @@ async fn run(
                         break format!("connection to {peer} was closed");
                     }
                 }
+                // The peer reads no more calls, but answers those it read before it closes. Stopping
+                // the writer makes calls sent from now on fail instead of going unread.
                 Head::Refused { reason } => {
-                    break format!("silo at {peer} closed the connection: {reason}");
+                    writer.abort();
+                    let reason = format!("silo at {peer} closed the connection: {reason}");
+                    if shared.refused(reason.clone()) {
+                        break reason;
+                    }
+                    refused = Some(reason);
                 }
                 other => break format!("silo at {peer} sent an unexpected frame: {other:?}"),
             },
             Some(Err(e)) => break format!("connection to silo at {peer} failed: {e}"),
-            None => break format!("silo at {peer} closed the connection"),
+            None => {
+                break refused.unwrap_or_else(|| format!("silo at {peer} closed the connection"));
+            }
         }
     };
     writer.abort();
@@ -473,6 +492,36 @@ mod tests {
         frame::encode(&reply, b"42", DEFAULT_MAX_FRAME, &mut out).unwrap();
         connection.write_all(&out).await.unwrap();
         assert_eq!(answer.await.unwrap(), Ok(b"42".to_vec()));
+    }
+
+    #[tokio::test]
+    async fn a_peer_that_refuses_further_calls_still_answers_the_asks_it_read() {
+        let (addr, accepted) = peer().await;
+        let link = link_to(addr);
+        let answer = send(&link, Duration::from_secs(5));
+        let (id, mut connection) = accepted.await.unwrap();
+        let mut out = BytesMut::new();
+        let refused = Head::Refused {
+            reason: "the silo is shutting down".into(),
+        };
+        frame::encode(&refused, b"", DEFAULT_MAX_FRAME, &mut out).unwrap();
+        let reply = Head::Reply {
+            id,
+            fault: None,
+            owner: None,
+        };
+        frame::encode(&reply, b"42", DEFAULT_MAX_FRAME, &mut out).unwrap();
+        connection.write_all(&out).await.unwrap();
+        assert_eq!(answer.await.unwrap(), Ok(b"42".to_vec()));
+        assert!(link.is_closed(), "a refused link takes no more calls");
+        match link.call(
+            ask(Duration::from_secs(5)),
+            Bytes::new(),
+            Some(Box::new(|_| {})),
+        ) {
+            Err(unsent) => assert!(unsent.reason.contains("shutting down"), "{}", unsent.reason),
+            Ok(()) => panic!("a refused link took a call"),
+        }
     }
 
     #[tokio::test]
