@@ -445,6 +445,23 @@ mod tests {
         (addr, rx)
     }
 
+    fn reply(id: u64) -> Head {
+        Head::Reply {
+            id,
+            fault: None,
+            owner: None,
+        }
+    }
+
+    /// Writes `frames` to `connection` as the peer.
+    async fn write(connection: &mut TcpStream, frames: &[(Head, &[u8])]) {
+        let mut out = BytesMut::new();
+        for (head, payload) in frames {
+            frame::encode(head, payload, DEFAULT_MAX_FRAME, &mut out).unwrap();
+        }
+        connection.write_all(&out).await.unwrap();
+    }
+
     fn link_to(addr: SocketAddr) -> Link {
         Link::open(addr, settings(), Arc::new(|_| {}))
     }
@@ -483,14 +500,7 @@ mod tests {
         let answer = send(&link, Duration::from_secs(5));
         let (id, mut connection) = accepted.await.unwrap();
         drop(link);
-        let mut out = BytesMut::new();
-        let reply = Head::Reply {
-            id,
-            fault: None,
-            owner: None,
-        };
-        frame::encode(&reply, b"42", DEFAULT_MAX_FRAME, &mut out).unwrap();
-        connection.write_all(&out).await.unwrap();
+        write(&mut connection, &[(reply(id), b"42")]).await;
         assert_eq!(answer.await.unwrap(), Ok(b"42".to_vec()));
     }
 
@@ -500,18 +510,10 @@ mod tests {
         let link = link_to(addr);
         let answer = send(&link, Duration::from_secs(5));
         let (id, mut connection) = accepted.await.unwrap();
-        let mut out = BytesMut::new();
         let refused = Head::Refused {
             reason: "the silo is shutting down".into(),
         };
-        frame::encode(&refused, b"", DEFAULT_MAX_FRAME, &mut out).unwrap();
-        let reply = Head::Reply {
-            id,
-            fault: None,
-            owner: None,
-        };
-        frame::encode(&reply, b"42", DEFAULT_MAX_FRAME, &mut out).unwrap();
-        connection.write_all(&out).await.unwrap();
+        write(&mut connection, &[(refused, b""), (reply(id), b"42")]).await;
         assert_eq!(answer.await.unwrap(), Ok(b"42".to_vec()));
         assert!(link.is_closed(), "a refused link takes no more calls");
         match link.call(
