@@ -179,6 +179,7 @@ impl Link {
     ) -> Result<(), Unsent> {
         if let Some(reply) = reply {
             head.id = self.next_id.fetch_add(1, Ordering::Relaxed);
+            let deadline = Instant::now() + Duration::from_micros(head.deadline_us.unwrap_or(0));
             let mut pending = self.shared.lock();
             if let Some(reason) = &pending.closed {
                 return Err(Unsent {
@@ -187,7 +188,6 @@ impl Link {
                 });
             }
             pending.calls.insert(head.id, reply);
-            let deadline = Instant::now() + Duration::from_micros(head.deadline_us.unwrap_or(0));
             pending.latest_deadline = pending.latest_deadline.max(deadline);
         }
         let id = head.id;
@@ -371,8 +371,6 @@ async fn connect(peer: SocketAddr, settings: &TransportSettings) -> Result<TcpSt
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use bytes::BytesMut;
     use tokio::io::AsyncWriteExt as _;
     use tokio::net::TcpListener;
@@ -399,8 +397,11 @@ mod tests {
         }
     }
 
+    /// Where the answer to an ask sent by [`send`] arrives.
+    type Answer = oneshot::Receiver<Result<Vec<u8>, Fault>>;
+
     /// Sends an ask over `link`; the receiver gets its answer.
-    fn send(link: &Link, deadline: Duration) -> oneshot::Receiver<Result<Vec<u8>, Fault>> {
+    fn send(link: &Link, deadline: Duration) -> Answer {
         let (tx, rx) = oneshot::channel();
         let reply: RemoteReply = Box::new(move |result| {
             let _ = tx.send(result);
@@ -466,17 +467,29 @@ mod tests {
         Link::open(addr, settings(), Arc::new(|_| {}))
     }
 
-    #[tokio::test]
-    async fn an_ask_whose_connection_drops_after_it_was_sent_may_have_run() {
+    /// A link to a [`peer`] with one ask on it, due in `deadline`, which the peer has read.
+    async fn ask_read_by_peer(deadline: Duration) -> (Link, Answer, u64, TcpStream) {
         let (addr, accepted) = peer().await;
         let link = link_to(addr);
-        let answer = send(&link, Duration::from_secs(5));
-        let (_, connection) = accepted.await.unwrap();
-        drop(connection);
-        match answer.await.unwrap() {
-            Err(Fault::Interrupted(reason)) => assert!(reason.contains("closed"), "{reason}"),
+        let answer = send(&link, deadline);
+        let (id, connection) = accepted.await.unwrap();
+        (link, answer, id, connection)
+    }
+
+    /// The reason of an `Interrupted` answer.
+    fn interrupted(answer: Result<Vec<u8>, Fault>) -> String {
+        match answer {
+            Err(Fault::Interrupted(reason)) => reason,
             other => panic!("expected Interrupted, got {other:?}"),
         }
+    }
+
+    #[tokio::test]
+    async fn an_ask_whose_connection_drops_after_it_was_sent_may_have_run() {
+        let (_link, answer, _, connection) = ask_read_by_peer(Duration::from_secs(5)).await;
+        drop(connection);
+        let reason = interrupted(answer.await.unwrap());
+        assert!(reason.contains("closed"), "{reason}");
     }
 
     #[tokio::test]
@@ -495,10 +508,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_link_still_delivers_the_replies_to_asks_it_sent() {
-        let (addr, accepted) = peer().await;
-        let link = link_to(addr);
-        let answer = send(&link, Duration::from_secs(5));
-        let (id, mut connection) = accepted.await.unwrap();
+        let (link, answer, id, mut connection) = ask_read_by_peer(Duration::from_secs(5)).await;
         drop(link);
         write(&mut connection, &[(reply(id), b"42")]).await;
         assert_eq!(answer.await.unwrap(), Ok(b"42".to_vec()));
@@ -506,10 +516,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_peer_that_refuses_further_calls_still_answers_the_asks_it_read() {
-        let (addr, accepted) = peer().await;
-        let link = link_to(addr);
-        let answer = send(&link, Duration::from_secs(5));
-        let (id, mut connection) = accepted.await.unwrap();
+        let (link, answer, id, mut connection) = ask_read_by_peer(Duration::from_secs(5)).await;
         let refused = Head::Refused {
             reason: "the silo is shutting down".into(),
         };
@@ -528,19 +535,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_dropped_link_gives_up_on_its_asks_once_their_deadlines_pass() {
-        let (addr, accepted) = peer().await;
-        let link = link_to(addr);
-        let answer = send(&link, Duration::from_millis(100));
-        let (_id, _connection) = accepted.await.unwrap();
+        let (link, answer, _, _connection) = ask_read_by_peer(Duration::from_millis(100)).await;
         drop(link);
         let answer = tokio::time::timeout(Duration::from_secs(10), answer)
             .await
             .expect("the released link kept waiting past the ask's deadline");
-        match answer.unwrap() {
-            Err(Fault::Interrupted(reason)) => {
-                assert!(reason.contains("deadlines"), "{reason}");
-            }
-            other => panic!("expected Interrupted, got {other:?}"),
-        }
+        let reason = interrupted(answer.unwrap());
+        assert!(reason.contains("deadlines"), "{reason}");
     }
 }
